@@ -1,0 +1,112 @@
+"""The search-space protocol every space implements; searchers see nothing else.
+
+A space is a finite or infinite set of architectures that all share one *categorical
+vector* view: ``cardinalities()[i]`` choices at position i. pymoo, the evolutionary and the
+generative searchers work on that view, so a second space plugs in without touching them.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Hashable, Iterator, Sequence
+
+import numpy as np
+
+
+class Arch(Hashable):
+    """An architecture: immutable, hashable, with a canonical string (``str(arch)``)."""
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One layer an architecture runs, keyed by type and shape (used by latency tables)."""
+
+    op: str
+    c_in: int
+    c_out: int
+    h: int
+    w: int
+    stride: int = 1
+    extra: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def key(self) -> str:
+        tail = "".join(f"-{k}{v}" for k, v in self.extra)
+        return f"{self.op}-cin{self.c_in}-cout{self.c_out}-h{self.h}-w{self.w}-s{self.stride}{tail}"
+
+
+class SearchSpace(ABC):
+    """Abstract search space. Subclasses register themselves in ``hwnas.spaces.SPACES``."""
+
+    name: str = "abstract"
+    encodings: tuple[str, ...] = ()
+
+    # --- identity -------------------------------------------------------------------
+    @abstractmethod
+    def parse(self, text: str) -> Arch:
+        """Canonical string -> Arch; raises HwnasError naming what is malformed."""
+
+    @abstractmethod
+    def cardinalities(self) -> list[int]:
+        """Number of choices at each position of the categorical vector."""
+
+    @abstractmethod
+    def to_vector(self, arch: Arch) -> np.ndarray:
+        """Arch -> int vector (len = len(cardinalities()))."""
+
+    @abstractmethod
+    def from_vector(self, vec: Sequence[int]) -> Arch:
+        """Int vector -> Arch (values are clipped into range)."""
+
+    def size(self) -> int:
+        return int(np.prod(self.cardinalities(), dtype=np.int64))
+
+    # --- enumeration and benchmark indices (tabular spaces) --------------------------
+    def enumerate(self) -> Iterator[Arch]:
+        raise NotImplementedError(f"space {self.name} cannot be enumerated")
+
+    def index(self, arch: Arch) -> int | None:
+        """The benchmark's own index of `arch`, or None when the space has none."""
+        return None
+
+    # --- variation ------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Arch:
+        return self.from_vector([int(rng.integers(c)) for c in self.cardinalities()])
+
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
+        """Change one position to a different value."""
+        vec = self.to_vector(arch).copy()
+        cards = self.cardinalities()
+        pos = int(rng.integers(len(cards)))
+        choices = [v for v in range(cards[pos]) if v != vec[pos]]
+        vec[pos] = choices[int(rng.integers(len(choices)))]
+        return self.from_vector(vec)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """Uniform crossover of the categorical vectors."""
+        va, vb = self.to_vector(a), self.to_vector(b)
+        mask = rng.random(len(va)) < 0.5
+        return self.from_vector(np.where(mask, va, vb))
+
+    # --- encodings for surrogates -----------------------------------------------------
+    def encode(self, arch: Arch, kind: str = "onehot") -> np.ndarray:
+        if kind == "categorical":
+            return self.to_vector(arch).astype(np.float32)
+        if kind == "onehot":
+            vec = self.to_vector(arch)
+            parts = [np.eye(c, dtype=np.float32)[v] for c, v in zip(self.cardinalities(), vec)]
+            return np.concatenate(parts)
+        raise ValueError(f"unknown encoding {kind!r}; valid: {', '.join(self.encodings)}")
+
+    # --- real networks ----------------------------------------------------------------
+    @abstractmethod
+    def build(self, arch: Arch, num_classes: int):
+        """A torch.nn.Module implementing `arch`."""
+
+    @abstractmethod
+    def input_shape(self, dataset: str) -> tuple[int, int, int]:
+        """(C, H, W) of one input for `dataset`."""
+
+    def ops(self, arch: Arch, dataset: str = "cifar10") -> list[OpSpec]:
+        """The layers `arch` runs, keyed by type and shape (for latency tables)."""
+        raise NotImplementedError(f"space {self.name} does not list its operations")

@@ -1,0 +1,202 @@
+"""NAS-Bench-201: a 4-node cell, 6 edges, 5 ops per edge = 15,625 architectures.
+
+Architectures print as the benchmark's own string and their `index` is the benchmark's index,
+read from the data directory (the order is the benchmark's, not computable from the string).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.nb201_net import EDGES, OPS, NB201Network
+
+N_EDGES = len(EDGES)
+N_OPS = len(OPS)
+_OP_ID = {name: i for i, name in enumerate(OPS)}
+_NODE = re.compile(r"^\|(.+)\|$")
+
+# Input shape and classes of each dataset the benchmark (and HW-NAS-Bench-360) trains on.
+DATASETS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "ImageNet16-120": ((3, 16, 16), 120),
+    "ninapro": ((1, 16, 52), 18),
+}
+
+
+@dataclass(frozen=True, order=True)
+class NB201Arch(Arch):
+    """Op ids of the six edges, in arch-string order: (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2)."""
+
+    ops: tuple[int, ...]
+
+    @property
+    def op_names(self) -> tuple[str, ...]:
+        return tuple(OPS[o] for o in self.ops)
+
+    @property
+    def code(self) -> int:
+        """Base-5 number of the op ids: a dense 0..15624 key (not the benchmark index)."""
+        return sum(o * N_OPS**i for i, o in enumerate(self.ops))
+
+    def is_connected(self) -> bool:
+        """Whether any path of non-`none` edges links the input to the output node."""
+        reach = {0}
+        for (to, frm), op in zip(EDGES, self.ops):
+            if op != 0 and frm in reach:
+                reach.add(to)
+        return 3 in reach
+
+    def __str__(self) -> str:
+        names = self.op_names
+        parts, k = [], 0
+        for to in range(1, 4):
+            parts.append("|" + "|".join(f"{names[k + j]}~{j}" for j in range(to)) + "|")
+            k += to
+        return "+".join(parts)
+
+
+def parse_nb201(text: str) -> NB201Arch:
+    """Parse `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`; errors say exactly what is wrong."""
+    s = str(text).strip()
+    nodes = s.split("+")
+    if len(nodes) != 3:
+        raise HwnasError(
+            f"malformed NAS-Bench-201 architecture {s!r}: expected 3 nodes joined by '+', got "
+            f"{len(nodes)}; example: |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+        )
+    ops: list[int] = []
+    for to, node in enumerate(nodes, start=1):
+        m = _NODE.match(node)
+        edges = m.group(1).split("|") if m else []
+        if len(edges) != to:
+            raise HwnasError(f"malformed NAS-Bench-201 architecture {s!r}: node {to} must be "
+                             f"'|op~0|...|op~{to - 1}|' with {to} edge(s), got {node!r}")
+        for frm, edge in enumerate(edges):
+            name, sep, src = edge.partition("~")
+            if not sep or src != str(frm):
+                raise HwnasError(f"malformed NAS-Bench-201 architecture {s!r}: edge {edge!r} of node "
+                                 f"{to} must read 'op~{frm}'")
+            if name not in _OP_ID:
+                raise HwnasError(f"unknown op {name!r} in NAS-Bench-201 architecture {s!r}; valid ops: "
+                                 f"{', '.join(OPS)}")
+            ops.append(_OP_ID[name])
+    return NB201Arch(tuple(ops))
+
+
+class NB201Space(SearchSpace):
+    name = "nb201"
+    encodings = ("onehot", "categorical", "adjacency")
+
+    def __init__(self, data_dir: str | Path | None = None, channels: int = 16, cells_per_stage: int = 5):
+        self.data_dir = data_dir
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+        self._code_to_index: np.ndarray | None = None
+        self._index_to_code: np.ndarray | None = None
+
+    # --- identity ---------------------------------------------------------------------
+    def parse(self, text: str) -> NB201Arch:
+        return parse_nb201(text)
+
+    def cardinalities(self) -> list[int]:
+        return [N_OPS] * N_EDGES
+
+    def to_vector(self, arch: NB201Arch) -> np.ndarray:
+        return np.asarray(arch.ops, dtype=np.int64)
+
+    def from_vector(self, vec: Sequence[int]) -> NB201Arch:
+        v = np.clip(np.rint(np.asarray(vec, dtype=float)), 0, N_OPS - 1).astype(int)
+        if v.shape != (N_EDGES,):
+            raise ValueError(f"NAS-Bench-201 vectors have {N_EDGES} entries, got shape {v.shape}")
+        return NB201Arch(tuple(int(x) for x in v))
+
+    def from_code(self, code: int) -> NB201Arch:
+        return NB201Arch(tuple((int(code) // N_OPS**i) % N_OPS for i in range(N_EDGES)))
+
+    def enumerate(self) -> Iterator[NB201Arch]:
+        """All 15,625 architectures in benchmark index order."""
+        for code in self._maps()[1]:
+            yield self.from_code(int(code))
+
+    # --- benchmark index (from the data directory) --------------------------------------
+    def _maps(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._code_to_index is None:
+            from hwnas.data.nb201 import ACCURACY_FILE, benchmark_arch_strings
+            from hwnas.data.paths import data_file
+
+            strings = benchmark_arch_strings(self.data_dir)
+            codes = np.empty(len(strings), dtype=np.int64)
+            for i, s in enumerate(strings):
+                try:
+                    codes[i] = parse_nb201(s).code
+                except HwnasError as exc:
+                    raise HwnasError(f"{data_file(self.data_dir, ACCURACY_FILE)}, line {i + 2}: {exc}") from None
+            c2i = np.full(self.size(), -1, dtype=np.int64)
+            c2i[codes] = np.arange(len(codes))
+            if (c2i < 0).any():
+                raise HwnasError(f"{ACCURACY_FILE}: does not list every NAS-Bench-201 architecture once")
+            self._code_to_index, self._index_to_code = c2i, codes
+        return self._code_to_index, self._index_to_code
+
+    def index(self, arch: NB201Arch) -> int:
+        return int(self._maps()[0][arch.code])
+
+    def indices(self, archs: Sequence[NB201Arch]) -> np.ndarray:
+        c2i = self._maps()[0]
+        return c2i[np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))]
+
+    def from_index(self, index: int) -> NB201Arch:
+        codes = self._maps()[1]
+        if not 0 <= int(index) < len(codes):
+            raise HwnasError(f"NAS-Bench-201 index {index} out of range 0..{len(codes) - 1}")
+        return self.from_code(int(codes[int(index)]))
+
+    # --- encodings ----------------------------------------------------------------------
+    def graph(self, arch: NB201Arch) -> tuple[np.ndarray, np.ndarray]:
+        """Ops-on-nodes DAG for graph models: 8 nodes (input, 6 edge ops, output).
+
+        Returns (adjacency 8 x 8, node type ids 8) with types 0=input, 1..5=OPS, 6=output.
+        """
+        n = N_EDGES + 2
+        adj = np.zeros((n, n), dtype=np.float32)
+        types = np.zeros(n, dtype=np.int64)
+        types[-1] = N_OPS + 1
+        for k, ((to, frm), op) in enumerate(zip(EDGES, arch.ops)):
+            types[k + 1] = op + 1
+            # The op node reads what node `frm` computes: the input, or every op into `frm`.
+            sources = [0] if frm == 0 else [j + 1 for j, (t, _) in enumerate(EDGES) if t == frm]
+            for s in sources:
+                adj[s, k + 1] = 1.0
+            if to == 3:
+                adj[k + 1, n - 1] = 1.0
+        return adj, types
+
+    def encode(self, arch: NB201Arch, kind: str = "onehot") -> np.ndarray:
+        if kind == "adjacency":
+            adj, types = self.graph(arch)
+            onehot = np.eye(N_OPS + 2, dtype=np.float32)[types]
+            return np.concatenate([adj[np.triu_indices(len(types), 1)], onehot.ravel()])
+        return super().encode(arch, kind)
+
+    # --- real networks --------------------------------------------------------------------
+    def input_shape(self, dataset: str) -> tuple[int, int, int]:
+        return self._dataset(dataset)[0]
+
+    def num_classes(self, dataset: str) -> int:
+        return self._dataset(dataset)[1]
+
+    def _dataset(self, dataset: str) -> tuple[tuple[int, int, int], int]:
+        if dataset not in DATASETS:
+            raise HwnasError(f"no NAS-Bench-201 network for dataset {dataset!r}; networks exist for "
+                             f"{', '.join(DATASETS)}")
+        return DATASETS[dataset]
+
+    def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3) -> NB201Network:
+        return NB201Network(arch.op_names, num_classes, self.channels, self.cells_per_stage, in_channels)
