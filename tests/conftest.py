@@ -1,0 +1,27 @@
+"""Shared fixtures. The data directory defaults to ../shared/benchmarks beside the repo."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HWNAS_DATA_DIR", str(REPO.parent / "shared" / "benchmarks"))
+# Keep torch and onnxruntime from oversubscribing CI's two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ["HWNAS_DATA_DIR"]).resolve()
+    if not (path / "nb201_accuracy.csv").is_file():
+        pytest.fail(f"benchmark data not found in {path}; set HWNAS_DATA_DIR (see README 'Data')")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nb201(data_dir):
+    from hwnas.spaces import NB201Space
+
+    return NB201Space(data_dir=data_dir)
