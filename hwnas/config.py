@@ -40,6 +40,7 @@ class DeviceConfig:
 @dataclass
 class EvaluatorConfig:
     name: str = MISSING  # tabular
+    delay_s: float = 0.0  # sleep per query: simulates a real (training) evaluation's cost
 
 
 @dataclass

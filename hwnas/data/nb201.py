@@ -24,8 +24,10 @@ PI5_FRAMEWORKS = ("onnx", "litert", "torchmobile")
 PI5_TASKS = ("cifar100", "ninapro", "darcy")
 
 
-def _key(path: Path) -> tuple[str, float]:
-    return str(path), os.path.getmtime(path)
+def _key(path: Path) -> tuple[str, float, int]:
+    # Cache per file version: a file replaced on disk is read again.
+    st = path.stat()
+    return str(path), st.st_mtime, st.st_size
 
 
 def _check_index(df: pd.DataFrame, path: Path) -> None:
@@ -38,7 +40,7 @@ def _check_index(df: pd.DataFrame, path: Path) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _accuracy(key: tuple[str, float]) -> pd.DataFrame:
+def _accuracy(key: tuple) -> pd.DataFrame:
     path = Path(key[0])
     df = read_csv_checked(path, ["index", "arch", *NB201_DATASETS], NB201_DATASETS, N_ARCHS)
     _check_index(df, path)
@@ -51,7 +53,7 @@ def load_accuracy(data_dir: str | os.PathLike | None) -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=4)
-def _latency(key: tuple[str, float]) -> pd.DataFrame:
+def _latency(key: tuple) -> pd.DataFrame:
     path = Path(key[0])
     head = pd.read_csv(path, nrows=0).columns
     devices = [c for c in head if c not in ("index", "arch")]
@@ -70,7 +72,7 @@ def latency_devices(data_dir: str | os.PathLike | None) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def _pi5(key: tuple[str, float]) -> pd.DataFrame:
+def _pi5(key: tuple) -> pd.DataFrame:
     path = Path(key[0])
     num = ["index", "lat_ms_median", "lat_ms_var", "energy_mj", "accuracy"]
     df = read_csv_checked(path, ["index", "framework", "task", *num], num,

@@ -65,6 +65,10 @@ class SearchSpace(ABC):
     def enumerate(self) -> Iterator[Arch]:
         raise NotImplementedError(f"space {self.name} cannot be enumerated")
 
+    def is_degenerate(self, arch: Arch) -> bool:
+        """True for architectures known useless without training (e.g. no input-output path)."""
+        return False
+
     def index(self, arch: Arch) -> int | None:
         """The benchmark's own index of `arch`, or None when the space has none."""
         return None

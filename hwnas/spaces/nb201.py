@@ -117,6 +117,10 @@ class NB201Space(SearchSpace):
             raise ValueError(f"NAS-Bench-201 vectors have {N_EDGES} entries, got shape {v.shape}")
         return NB201Arch(tuple(int(x) for x in v))
 
+    def is_degenerate(self, arch: NB201Arch) -> bool:
+        # A cell with no input-output path computes a constant: chance accuracy, wasted query.
+        return not arch.is_connected()
+
     def from_code(self, code: int) -> NB201Arch:
         return NB201Arch(tuple((int(code) // N_OPS**i) % N_OPS for i in range(N_EDGES)))
 

@@ -1,0 +1,71 @@
+"""Accuracy evaluators: each new architecture costs one query against a fixed budget."""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from hwnas.errors import BudgetExhausted
+from hwnas.registry import Registry
+from hwnas.spaces.base import Arch, SearchSpace
+
+
+class Evaluator(ABC):
+    """Counts accuracy queries, never charges twice for one architecture, refuses to overspend.
+
+    Subclasses implement `_evaluate(arch)`; `evaluate` does the bookkeeping (pymoo style).
+    """
+
+    #: True when the accuracy of every architecture is known (scoring against the truth).
+    tabular: bool = False
+
+    def __init__(self, space: SearchSpace, budget: int, delay_s: float = 0.0):
+        if budget < 1:
+            raise ValueError(f"query budget must be >= 1, got {budget}")
+        self.space = space
+        self.budget = int(budget)
+        self.delay_s = float(delay_s)
+        self._seen: dict[Arch, float] = {}
+
+    @property
+    def used(self) -> int:
+        return len(self._seen)
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.used
+
+    def cached(self, arch: Arch) -> float | None:
+        return self._seen.get(arch)
+
+    def evaluate(self, arch: Arch) -> tuple[float, bool]:
+        """(accuracy, whether this call spent a query)."""
+        if arch in self._seen:
+            return self._seen[arch], False
+        if self.remaining <= 0:
+            raise BudgetExhausted(f"query budget of {self.budget} spent; {arch} was not evaluated")
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
+        acc = float(self._evaluate(arch))
+        self._seen[arch] = acc
+        return acc, True
+
+    def record(self, arch: Arch, accuracy: float) -> None:
+        """Count a query answered earlier (resume replays history.csv through this)."""
+        if arch not in self._seen:
+            if self.remaining <= 0:
+                raise BudgetExhausted(f"history holds more queries than the budget of {self.budget}")
+            self._seen[arch] = float(accuracy)
+
+    @abstractmethod
+    def _evaluate(self, arch: Arch) -> float:
+        """Accuracy (the dataset's metric) of one architecture."""
+
+    def all_accuracy(self) -> np.ndarray:
+        """Metric of every architecture in benchmark index order (tabular evaluators only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not know every architecture's accuracy")
+
+
+# name -> factory(space, evaluator_cfg, dataset_cfg, budget, data_dir) -> Evaluator
+EVALUATORS: Registry = Registry("evaluator")

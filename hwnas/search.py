@@ -1,0 +1,263 @@
+"""One search, end to end: build the problem from the config, run the loop, write the run dir."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.config import SearchConfig
+from hwnas.data.paths import resolve_data_dir
+from hwnas.errors import ConfigError
+from hwnas.evaluators import EVALUATORS, Evaluator
+from hwnas.io import write_json_atomic
+from hwnas.latency.base import IndexedSource
+from hwnas.latency.sources import make_latency_source
+from hwnas.pareto import FrontScorer, non_dominated
+from hwnas.problem import Evaluation, SearchProblem
+from hwnas.rundir import HistoryWriter, read_history, write_rows_csv
+from hwnas.search_loop import run_search
+from hwnas.searchers import SEARCHERS, Searcher
+from hwnas.spaces import SPACES, SearchSpace
+
+RUN_FILES = ("history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json")
+
+
+@dataclass
+class Setup:
+    space: SearchSpace
+    problem: SearchProblem
+    evaluator: Evaluator
+    scorer: FrontScorer | None
+    data_dir: Path
+
+
+def build_setup(cfg: SearchConfig) -> Setup:
+    """Everything a search needs, validated; raises HwnasError on any user mistake."""
+    if cfg.budget.queries < 1:
+        raise ConfigError(f"budget.queries must be >= 1, got {cfg.budget.queries}")
+    data_dir = resolve_data_dir(cfg.data_dir)
+    space = SPACES.get(cfg.space.name)(data_dir=data_dir, channels=cfg.space.channels,
+                                       cells_per_stage=cfg.space.cells_per_stage)
+    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
+    evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir)
+    c = cfg.constraints
+    for key, val in (("latency_ms", c.latency_ms), ("energy_mj", c.energy_mj)):
+        if val is not None and not val > 0:
+            raise ConfigError(f"constraints.{key} must be > 0, got {val}")
+    if c.energy_mj is not None and not source.has_energy:
+        raise ConfigError(f"constraints.energy_mj is set but device {cfg.device.name!r} has no energy "
+                          f"figures; devices with energy: pi5_onnx, pi5_litert, pi5_torchmobile")
+    problem = SearchProblem(space, source, c.latency_ms, c.energy_mj, cfg.dataset.maximize)
+    scorer = None
+    if isinstance(source, IndexedSource):
+        lat, energy = source.all_latency(), source.all_energy()
+        _check_feasible(problem, lat, energy, cfg)
+        if evaluator.tabular:
+            scorer = FrontScorer(problem.error(evaluator.all_accuracy()), lat, energy,
+                                 c.latency_ms, c.energy_mj if source.has_energy else None)
+    return Setup(space, problem, evaluator, scorer, data_dir)
+
+
+def _check_feasible(problem: SearchProblem, lat: np.ndarray, energy: np.ndarray | None, cfg: SearchConfig) -> None:
+    ok = np.ones(len(lat), dtype=bool)
+    if problem.latency_budget is not None:
+        ok &= lat <= problem.latency_budget
+    if problem.energy_budget is not None and energy is not None:
+        ok &= energy <= problem.energy_budget
+    if ok.any():
+        return
+    msg = f"no architecture meets the constraints on device {cfg.device.name!r}: "
+    parts = []
+    if problem.latency_budget is not None:
+        i = int(np.argmin(lat))
+        parts.append(f"latency_ms={problem.latency_budget:g} but the smallest latency is {lat[i]:.4g} ms "
+                     f"({problem.space.from_index(i)})")
+    if problem.energy_budget is not None and energy is not None:
+        parts.append(f"energy_mj={problem.energy_budget:g} but the smallest energy is {energy.min():.4g} mJ")
+    raise ConfigError(msg + "; ".join(parts) + ". Raise the budget")
+
+
+def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int) -> Searcher:
+    """The searcher named by the config, with its typed config (a dataclass or a mapping)."""
+    if is_dataclass(cfg_searcher):
+        name, conf = cfg_searcher.name, cfg_searcher
+    else:
+        params = dict(cfg_searcher)
+        name = params.get("name")
+        entry = SEARCHERS.get(name)
+        try:
+            conf = entry.config(**params)
+        except TypeError as exc:
+            raise ConfigError(f"bad option for searcher {name!r}: {exc}") from None
+    return SEARCHERS.get(name).cls(problem, conf, seed)
+
+
+def front_of(evals: list[Evaluation]) -> list[int]:
+    """Positions of the feasible non-dominated evaluations, by increasing latency."""
+    feas = [i for i, e in enumerate(evals) if e.feasible]
+    if not feas:
+        return []
+    F = np.array([evals[i].objectives() for i in feas])
+    nd = [feas[k] for k in np.nonzero(non_dominated(F))[0]]
+    return sorted(nd, key=lambda i: (evals[i].latency_ms, evals[i].error))
+
+
+def _config_record(cfg: SearchConfig) -> dict:
+    rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+    rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
+    for key in ("resume", "output"):
+        rec.pop(key, None)
+    rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
+    return rec
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix[:-1]} ({a!r} then, {b!r} now)"]
+
+
+def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> list:
+    """Check the run dir against `resume`; return the history to replay (maybe empty)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = _config_record(cfg)
+    hist = run_dir / "history.csv"
+    cfg_path = run_dir / "config.json"
+    replay: list = []
+    if cfg.resume and hist.is_file():
+        if cfg_path.is_file():
+            try:
+                old = json.loads(cfg_path.read_text())
+            except json.JSONDecodeError:
+                old = None
+            diffs = _diff(old, record) if isinstance(old, dict) else ["config.json unreadable"]
+            if diffs:
+                raise ConfigError(f"cannot resume {run_dir}: it was made with another config: "
+                                  f"{'; '.join(diffs)}. Use the same overrides, or start over without resume=true")
+        replay = read_history(hist, space)
+    elif hist.is_file() and not (run_dir / "summary.json").is_file() and read_history(hist, space):
+        raise ConfigError(f"{run_dir} holds an unfinished search ({len(read_history(hist, space))} queries in "
+                          f"history.csv): pass resume=true to continue it, or delete the folder to start over")
+    for name in ("summary.json", "pareto.csv", "pareto.png"):
+        (run_dir / name).unlink(missing_ok=True)  # stale results of an earlier run
+    write_json_atomic(cfg_path, record)
+    return replay
+
+
+def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -> dict:
+    """Run one search into `run_dir` and return its summary."""
+    t0 = time.perf_counter()
+    s = build_setup(cfg)
+    searcher = make_searcher(cfg.searcher, s.problem, cfg.seed)
+    replay = prepare_run_dir(run_dir, cfg, s.space)
+    if replay:
+        log(f"resuming {run_dir}: replaying {len(replay)} queries from history.csv")
+    writer = HistoryWriter(run_dir / "history.csv", s.problem.use_energy, keep_rows=len(replay))
+    bar = _progress_bar(cfg.budget.queries, progress and cfg.output.progress)
+    indices: list[int] = []
+    best = [None]
+
+    def on_query(q: int, ev: Evaluation, replayed: bool) -> None:
+        idx = s.space.index(ev.arch)
+        indices.append(idx)
+        if not replayed:
+            writer.append(q, ev, idx)
+        if ev.feasible and (best[0] is None or ev.error < best[0].error):
+            best[0] = ev
+        if bar is not None:
+            post = {"best": f"{best[0].accuracy:.2f}" if best[0] else "-"}
+            if s.scorer is not None:
+                hv = s.scorer.hypervolume_of(np.array(indices))
+                post["hv_ratio"] = f"{hv / s.scorer.true_hv:.3f}" if s.scorer.true_hv else "-"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+
+    try:
+        evals = run_search(s.problem, s.evaluator, searcher, replay, on_query)
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    return finish(cfg, s, run_dir, evals, indices, time.perf_counter() - t0, log)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="query", desc="search", dynamic_ncols=True, file=sys.stderr)
+
+
+def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], indices: list[int],
+           wall_s: float, log=print) -> dict:
+    front = front_of(evals)
+    write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
+                   [(i + 1, evals[i], indices[i]) for i in front])
+    score = s.scorer.score(np.array(indices, dtype=np.int64)) if s.scorer is not None else None
+    feas = [e for e in evals if e.feasible]
+    best = min(feas, key=lambda e: e.error) if feas else None
+    summary = {
+        "searcher": cfg.searcher.name if not isinstance(cfg.searcher, dict) else cfg.searcher["name"],
+        "seed": cfg.seed,
+        "space": cfg.space.name,
+        "dataset": cfg.dataset.name,
+        "device": cfg.device.name,
+        "evaluator": cfg.evaluator.name,
+        "budget": cfg.budget.queries,
+        "constraints": {"latency_ms": cfg.constraints.latency_ms, "energy_mj": cfg.constraints.energy_mj},
+        "objectives": ["error", "latency_ms"] + (["energy_mj"] if s.problem.use_energy else []),
+        "queries": len(evals),
+        "feasible_queries": len(feas),
+        "best_feasible_accuracy": best.accuracy if best else None,
+        "best_feasible_arch": str(best.arch) if best else None,
+        "pareto_size": len(front),
+        "hypervolume": score.hypervolume if score else None,
+        "hv_ratio": score.hv_ratio if score else None,
+        "front_regret": score.front_regret if score else None,
+        "wall_s": round(wall_s, 3),
+        "data_dir": str(s.data_dir),
+    }
+    if cfg.output.plot:
+        _plot(cfg, s, run_dir, evals, front)
+    write_json_atomic(run_dir / "summary.json", summary)  # last: marks the run complete
+    _report(summary, evals, front, run_dir, log)
+    return summary
+
+
+def _plot(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], front: list[int]) -> None:
+    from hwnas.plots import plot_front
+
+    extra = {}
+    if s.scorer is not None:
+        tf = s.scorer.true_front()
+        acc_all = s.evaluator.all_accuracy()
+        extra = dict(true_latency=s.scorer.latency[tf], true_accuracy=acc_all[tf],
+                     all_latency=s.scorer.latency, all_accuracy=acc_all)
+    lat = np.array([e.latency_ms for e in evals])
+    acc = np.array([e.accuracy for e in evals])
+    feas = np.array([e.feasible for e in evals], dtype=bool)
+    title = (f"{cfg.searcher.name} on {cfg.space.name}/{cfg.dataset.name} x {cfg.device.name}, "
+             f"{len(evals)} queries, seed {cfg.seed}")
+    plot_front(run_dir / "pareto.png", lat, acc, feas, np.array(front, dtype=int), title=title,
+               metric="accuracy (%)" if cfg.dataset.maximize else f"{cfg.dataset.name} error",
+               maximize=cfg.dataset.maximize, latency_budget=cfg.constraints.latency_ms, **extra)
+
+
+def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: Path, log) -> None:
+    log(f"run dir: {run_dir}")
+    log(f"{summary['queries']} queries, best feasible accuracy {summary['best_feasible_accuracy']}, "
+        f"hv_ratio {summary['hv_ratio']}, front_regret {summary['front_regret']}")
+    log(f"Pareto front ({len(front)} architectures):")
+    log(f"  {'latency_ms':>10}  {'accuracy':>8}  arch")
+    for i in front:
+        e = evals[i]
+        log(f"  {e.latency_ms:10.3f}  {e.accuracy:8.3f}  {e.arch}")
