@@ -111,9 +111,10 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         base = agg[agg["searcher"] == ref].set_index(keys[:-1])
         if base.empty:
             continue
-        j = agg.join(base[["hv_mean", "regret_mean"]], on=keys[:-1], rsuffix=f"_{ref}")
-        agg[f"hv_x_{ref}"] = j["hv_mean"] / j[f"hv_mean_{ref}"]
-        agg[f"regret_x_{ref}"] = j["regret_mean"] / j[f"regret_mean_{ref}"]
+        base = base[["hv_mean", "regret_mean"]].add_suffix(f"_{ref}")
+        j = agg.merge(base, left_on=keys[:-1], right_index=True, how="left")
+        agg[f"hv_x_{ref}"] = (j["hv_mean"] / j[f"hv_mean_{ref}"]).to_numpy()
+        agg[f"regret_x_{ref}"] = (j["regret_mean"] / j[f"regret_mean_{ref}"]).to_numpy()
     return agg
 
 

@@ -129,18 +129,22 @@ class FrontScorer:
 
     def front_regret(self, rows: np.ndarray) -> float:
         """Mean over 10 latency budgets (10%..100% quantiles of feasible latency) of
-        best error evaluated under the budget - best error in the space under it; a budget
-        under which nothing was evaluated counts the worst architecture under it."""
+        best accuracy in the space under the budget - best accuracy evaluated under it.
+
+        What was evaluated under a budget counts no worse than the median architecture under
+        it (as the hypervolume ignores what is worse than the median): finding nothing there,
+        or only chance-level cells, costs the gap between the best and the median.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         rows = rows[self.feasible[rows]]
         regrets = []
         feas = np.nonzero(self.feasible)[0]
         for b in self._regret_budgets:
-            pool = feas[self.latency[feas] <= b]
-            best_space = self.error[pool].min()
-            got = rows[self.latency[rows] <= b]
-            best_got = self.error[got].min() if len(got) else self.error[pool].max()
-            regrets.append(best_got - best_space)
+            pool = self.error[feas[self.latency[feas] <= b]]
+            got = self.error[rows[self.latency[rows] <= b]]
+            floor = float(np.median(pool))
+            best_got = min(got.min(), floor) if len(got) else floor
+            regrets.append(best_got - pool.min())
         return float(np.mean(regrets))
 
     def score(self, rows: np.ndarray) -> FrontScore:
