@@ -118,7 +118,10 @@ def choose_targets(run: RunDir, space, cfg: ExportConfig) -> tuple[list[Target],
     targets = []
     for r in rows:
         row = run.pareto.iloc[r]
-        arch = space.parse(row["arch"])
+        try:
+            arch = space.parse(row["arch"])
+        except HwnasError as exc:
+            raise HwnasError(f"{run.path / 'pareto.csv'}, line {r + 2}: {exc}") from None
         targets.append(Target(arch, _index_of(space, arch, row.get("index")), run.predicted(row["arch"])))
     sel = {"mode": cfg.select, "n_front": len(run.pareto), "rows": rows}
     if cfg.select == "best_under_budget":
@@ -202,6 +205,9 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     entry["device_latency_note"] = (f"profiled latency table for {device_name}" if device_ms is not None else
                                     f"no hwnas-profiled latency table for device {device_name!r}; "
                                     f"see predicted.latency_ms for the run's figure")
+    # A file left by an earlier export must not pass for this one's result if this one fails.
+    for stale in (onnx_path, *out.glob(f"{name}.*.engine")):
+        stale.unlink(missing_ok=True)
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     try:
@@ -381,8 +387,8 @@ def run_export(cfg: ExportConfig) -> dict:
     if cfg.plot:
         write_front_plot(out / "export_front.png", run, models)
     if failed or trt_failed:
-        names = ", ".join(f"{m['name']} ({m['error']})" for m in failed)
-        names += ", ".join(f"{m['name']} TensorRT engine" for m in trt_failed)
+        names = ", ".join([f"{m['name']} ({m['error']})" for m in failed]
+                          + [f"{m['name']} (TensorRT engine)" for m in trt_failed])
         raise HwnasError(f"{len(failed) + len(trt_failed)} of {len(models)} exports failed: {names}; failed "
                          f"ONNX files moved to {out / 'failed'}; details in {out / 'manifest.json'}")
     return manifest

@@ -147,3 +147,20 @@ def test_dataset_the_space_cannot_build(run_dir):
     (run_dir / ".hydra" / "config.yaml").unlink()
     with pytest.raises(HwnasError, match="no NAS-Bench-201 network for dataset 'darcy'"):
         run_export(cfg(run_dir))
+
+
+def test_exporter_crash_leaves_no_stale_model(run_dir, nb201, monkeypatch):
+    out = run_dir / "export"
+    out.mkdir()
+    stale = out / f"nb201_{nb201.index(nb201.parse(SKIPS)):05d}.onnx"
+    stale.write_bytes(b"an earlier export")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::foo")
+
+    monkeypatch.setattr(ex, "export_onnx", crash)
+    with pytest.raises(HwnasError, match="ONNX export failed: RuntimeError: unsupported operator"):
+        run_export(cfg(run_dir, archs=[SKIPS]))
+    assert not stale.exists()
+    (e,) = json.loads((out / "manifest.json").read_text())["models"]
+    assert e["status"] == "failed" and e["file"] is None and e["verification"] is None
