@@ -164,3 +164,23 @@ def test_exporter_crash_leaves_no_stale_model(run_dir, nb201, monkeypatch):
     assert not stale.exists()
     (e,) = json.loads((out / "manifest.json").read_text())["models"]
     assert e["status"] == "failed" and e["file"] is None and e["verification"] is None
+
+
+def test_one_checkpoint_for_many_archs_is_refused(run_dir, tmp_path):
+    ckpt = tmp_path / "w.pt"
+    torch.save({}, ckpt)
+    with pytest.raises(HwnasError, match="4 architectures are selected"):
+        run_export(cfg(run_dir, weights=str(ckpt)))
+
+
+def test_other_dataset_shapes_and_energy(tmp_path, nb201, data_dir):
+    run_dir = make_run(tmp_path / "run", nb201, data_dir=data_dir)
+    cfg_file = run_dir / ".hydra" / "config.yaml"
+    cfg_file.write_text(cfg_file.read_text().replace("name: cifar10", "name: ninapro"))
+    for name in ("pareto.csv", "history.csv"):  # a device with energy adds a column
+        lines = (run_dir / name).read_text().splitlines()
+        (run_dir / name).write_text("\n".join([lines[0] + ",energy_mj"] + [ln + ",1.5" for ln in lines[1:]]) + "\n")
+    m = run_export(cfg(run_dir, archs=[ALL_OPS], plot=False))
+    assert m["network"]["input_shape"] == [1, 16, 52] and m["network"]["num_classes"] == 18
+    (e,) = m["models"]
+    assert e["status"] == "ok" and e["predicted"]["energy_mj"] == 1.5
