@@ -274,3 +274,15 @@ def simplify_onnx(path: str | os.PathLike) -> dict:
         check_onnx(tmp)
     return {"status": "ok", "nodes_before": len(before.graph.node), "nodes_after": len(slim.graph.node),
             "onnxslim": getattr(onnxslim, "__version__", "unknown")}
+
+
+def describe_io(path: str | os.PathLike) -> dict:
+    """Names, element types and shapes (symbolic dims by name) of the model's inputs and outputs."""
+    proto = onnx.load(str(path), load_external_data=False)
+
+    def one(value: onnx.ValueInfoProto) -> dict:
+        t = value.type.tensor_type
+        dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+        return {"name": value.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
+
+    return {"inputs": [one(v) for v in proto.graph.input], "outputs": [one(v) for v in proto.graph.output]}

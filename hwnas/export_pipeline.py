@@ -198,7 +198,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
         "is_connected": bool(getattr(target.arch, "is_connected", lambda: True)()),
     }
     # Every entry has every key (null where a failed model never got that far): one schema.
-    for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "size_bytes",
+    for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
                 "sha256", "measured_latency_ms", "tensorrt"):
         entry[key] = None
     device_ms = profiled_device_latency(device_name, target.arch)
@@ -228,6 +228,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
             raise HwnasError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         seconds["export"] = time.perf_counter() - t0
         entry["opset"] = cfg.opset
+        entry["io"] = ex.describe_io(onnx_path)
 
         if cfg.simplify:
             t0 = time.perf_counter()
@@ -305,6 +306,7 @@ def run_export(cfg: ExportConfig) -> dict:
         raise HwnasError(f"weights={cfg.weights} is one network's checkpoint but {len(targets)} architectures "
                          f"are selected; pick its architecture with archs=[...] (or select=knee)")
 
+    t_start = time.perf_counter()
     models = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
                file=sys.stderr, leave=False)
@@ -332,6 +334,7 @@ def run_export(cfg: ExportConfig) -> dict:
         "models": models,
         "counts": {"selected": len(models), "ok": len(models) - len(failed), "failed": len(failed),
                    "tensorrt_failed": len(trt_failed)},
+        "wall_s": round(time.perf_counter() - t_start, 3),
     }
     write_json_atomic(out / "manifest.json", manifest)
     write_report(out, manifest)

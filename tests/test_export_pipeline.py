@@ -15,7 +15,7 @@ from hwnas.export_run import load_run
 
 MODEL_KEYS = {"name", "arch", "index", "status", "error", "file", "predicted", "is_connected",
               "device_latency_ms", "device_latency_note", "params", "macs", "flops", "flops_note", "simplify",
-              "verification", "opset", "size_bytes", "sha256", "measured_latency_ms", "tensorrt", "seconds"}
+              "verification", "opset", "io", "size_bytes", "sha256", "measured_latency_ms", "tensorrt", "seconds"}
 
 
 @pytest.fixture()
@@ -34,7 +34,7 @@ def test_export_selected_archs_and_manifest_schema(run_dir, nb201):
     out = run_dir / "export"
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(m))
     assert {"schema_version", "created_utc", "tool_versions", "machine", "opset", "run", "network", "settings",
-            "weights", "weights_note", "selection", "models", "counts"} <= set(m)
+            "weights", "weights_note", "selection", "models", "counts", "wall_s"} <= set(m)
     for tool in ("hwnas", "torch", "onnx", "onnxruntime"):
         assert m["tool_versions"][tool]
     assert m["run"]["device"] == "raspi4" and m["run"]["summary"]["searcher"] == "random"
@@ -58,6 +58,8 @@ def test_export_selected_archs_and_manifest_schema(run_dir, nb201):
         assert e["params"] > 0 and e["flops"] == 2 * e["macs"] > 0
         assert e["simplify"]["status"] in ("ok", "skipped")
     assert m["models"][1]["is_connected"] is False
+    assert m["models"][0]["io"] == {"inputs": [{"name": "input", "dtype": "float32", "shape": ["batch", 3, 32, 32]}],
+                                    "outputs": [{"name": "output", "dtype": "float32", "shape": ["batch", 10]}]}
     assert m["models"][0]["predicted"]["accuracy"] == 92.0
     assert m["models"][2]["predicted"]["latency_ms"] == 2.0
     report = (out / "report.md").read_text()
@@ -71,6 +73,7 @@ def test_knee_selection_with_fixed_batch_and_out(run_dir, tmp_path):
     m = run_export(cfg(run_dir, select="knee", out=str(out), batch=2, opset=13, plot=False))
     (e,) = m["models"]
     assert e["arch"] == CONV1 and e["opset"] == 13
+    assert e["io"]["inputs"][0]["shape"] == [2, 3, 32, 32]
     assert list(e["verification"]["batches"]) == ["2"] and e["measured_latency_ms"]["batch"] == 2
     assert m["network"]["batch"] == 2 and not (out / "export_front.png").exists()
     assert not (run_dir / "export").exists()
