@@ -98,7 +98,7 @@ def compare_outputs(actual: np.ndarray, expected: np.ndarray, atol: float, rtol:
 
     passed: |a - e| <= atol + rtol * |e| everywhere (numpy.allclose's rule).
     max_rel_err is taken only where |e| > atol: below that, relative error measures noise.
-    tol_ratio = max |a - e| / (atol + rtol * |e|); <= 1 means passed.
+    tol_ratio = max |a - e| / (atol + rtol * |e|); <= 1 means passed (null when infinite).
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -109,11 +109,15 @@ def compare_outputs(actual: np.ndarray, expected: np.ndarray, atol: float, rtol:
         return {"passed": False, "error": "non-finite values in output",
                 "max_abs_err": None, "max_rel_err": None, "tol_ratio": None}
     diff = np.abs(a - e)
+    tol = atol + rtol * np.abs(e)
     big = np.abs(e) > atol
     rel = float((diff[big] / np.abs(e[big])).max()) if big.any() else 0.0
-    ratio = float((diff / (atol + rtol * np.abs(e))).max()) if diff.size else 0.0
-    return {"passed": bool(ratio <= 1.0), "max_abs_err": float(diff.max()) if diff.size else 0.0,
-            "max_rel_err": rel, "tol_ratio": ratio}
+    # Zero tolerance (atol = rtol = 0) makes the ratio infinite for any difference: JSON null.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(diff == 0, 0.0, diff / tol)
+    ratio = float(ratios.max()) if diff.size else 0.0
+    return {"passed": bool((diff <= tol).all()), "max_abs_err": float(diff.max()) if diff.size else 0.0,
+            "max_rel_err": rel, "tol_ratio": ratio if np.isfinite(ratio) else None}
 
 
 def ort_session(path: str | os.PathLike, threads: int = 1):

@@ -247,8 +247,12 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
         entry["verification"] = ver
         seconds["verify"] = time.perf_counter() - t0
         if not ver["passed"]:
+            problems = [f"batch {b}: {r['error']}" for b, r in ver["batches"].items() if r.get("error")]
+            ratio = ver["tol_ratio"]
+            detail = "; ".join(problems) or (f"max abs err {ver['max_abs_err']:.3g}"
+                                             + (f", {ratio:.3g}x the tolerance" if ratio is not None else ""))
             raise HwnasError(f"onnxruntime output differs from torch beyond atol={cfg.atol}, rtol={cfg.rtol} "
-                             f"(max abs err {ver['max_abs_err']}, tolerance ratio {ver['tol_ratio']})")
+                             f"({detail})")
 
         entry["size_bytes"] = onnx_path.stat().st_size
         entry["sha256"] = ex.sha256_file(onnx_path)
@@ -341,8 +345,8 @@ def run_export(cfg: ExportConfig) -> dict:
     if cfg.plot:
         write_front_plot(out / "export_front.png", run, models)
     if failed or trt_failed:
-        names = ", ".join([f"{m['name']} ({m['error']})" for m in failed]
-                          + [f"{m['name']} (TensorRT engine)" for m in trt_failed])
+        items = [f"{m['name']} ({m['error']})" for m in failed] + [f"{m['name']} (TensorRT engine)" for m in trt_failed]
+        names = "; ".join(items[:3]) + (f"; and {len(items) - 3} more" if len(items) > 3 else "")
         raise HwnasError(f"{len(failed) + len(trt_failed)} of {len(models)} exports failed: {names}; failed "
                          f"ONNX files moved to {out / 'failed'}; details in {out / 'manifest.json'}")
     return manifest

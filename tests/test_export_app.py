@@ -71,14 +71,27 @@ def test_app_user_errors(run_dir, tmp_path):
 
 
 def test_app_verification_failure(run_dir, tmp_path):
-    # Zero tolerance: onnxruntime and torch sum convolutions in different orders.
-    proc = export(f"run={run_dir}", f'archs=["{ALL_OPS}"]', "atol=0", "rtol=0", "plot=false", *FAST,
-                  cwd=tmp_path)
+    # A checkpoint with a NaN weight: the exported model cannot verify, on any machine.
+    import torch
+
+    from hwnas.export_config import ExportConfig
+    from hwnas.export_pipeline import build_model, make_space
+    from hwnas.export_run import load_run
+
+    space = make_space(load_run(run_dir), None)
+    model = build_model(space, space.parse(ALL_OPS), 10, 3, ExportConfig(run=str(run_dir)))
+    state = model.state_dict()
+    state["classifier.weight"][0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    proc = export(f"run={run_dir}", f'archs=["{ALL_OPS}"]', f"weights={tmp_path / 'nan.pt'}", "plot=false",
+                  *FAST, cwd=tmp_path)
     assert_user_error(proc, "1 of 1 exports failed")
     out = run_dir / "export"
     m = json.loads((out / "manifest.json").read_text())
-    assert m["models"][0]["status"] == "failed" and m["counts"]["failed"] == 1
-    assert not list(out.glob("*.onnx")) and (out / "failed").is_dir()
+    (e,) = m["models"]
+    assert e["status"] == "failed" and m["counts"]["failed"] == 1
+    assert "non-finite" in e["verification"]["batches"]["1"]["error"]
+    assert not list(out.glob("*.onnx")) and (out / e["file"]).is_file() and e["file"].startswith("failed/")
 
 
 def _space(run_dir):

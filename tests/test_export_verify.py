@@ -69,6 +69,10 @@ def test_compare_outputs_rule():
     res = ex.compare_outputs(ref + [0, 0, 1e-3], ref, atol=1e-5, rtol=1e-2)
     assert not res["passed"] and res["max_abs_err"] == pytest.approx(1e-3)
     assert res["max_rel_err"] == 0.0  # the only error sits where |ref| <= atol
+    exact = ex.compare_outputs(ref, ref, atol=0, rtol=0)
+    assert exact["passed"] and exact["tol_ratio"] == 0.0
+    zero_tol = ex.compare_outputs(ref + 1e-9, ref, atol=0, rtol=0)
+    assert not zero_tol["passed"] and zero_tol["tol_ratio"] is None
     assert not ex.compare_outputs(np.zeros(2), np.zeros(3), 1, 1)["passed"]
     assert not ex.compare_outputs(np.array([np.nan]), np.array([0.0]), 1, 1)["passed"]
 
