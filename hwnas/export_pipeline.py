@@ -90,6 +90,38 @@ def prepare_out(out: Path) -> Path:
     return out
 
 
+def clear_previous_export(out: Path) -> list[str]:
+    """Delete the files an earlier export listed in out/manifest.json (models, engines, failed/).
+
+    The folder then holds exactly what the new manifest describes; files hwnas did not list
+    are left alone. Returns the removed paths, relative to `out`.
+    """
+    import json
+
+    try:
+        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        models = old["models"] if isinstance(old, dict) else []
+    except (OSError, ValueError, KeyError):
+        return []  # no or unreadable manifest: nothing known to clear
+    removed = []
+    for m in models if isinstance(models, list) else []:
+        if not isinstance(m, dict):
+            continue
+        engines = ((m.get("tensorrt") or {}).get("engines") or []) if isinstance(m.get("tensorrt"), dict) else []
+        for rel in [m.get("file"), *(e.get("file") for e in engines if isinstance(e, dict))]:
+            if not isinstance(rel, str):
+                continue
+            path = (out / rel).resolve()
+            if path.parent not in (out.resolve(), (out / "failed").resolve()) or not path.is_file():
+                continue  # only hwnas's own files, never outside the export folder
+            path.unlink()
+            removed.append(rel)
+    failed_dir = out / "failed"
+    if failed_dir.is_dir() and not any(failed_dir.iterdir()):
+        failed_dir.rmdir()
+    return removed
+
+
 def make_space(run: RunDir, data_dir: str | None):
     from hwnas.spaces import SPACES
 
@@ -311,6 +343,7 @@ def run_export(cfg: ExportConfig) -> dict:
                          f"are selected; pick its architecture with archs=[...] (or select=knee)")
 
     t_start = time.perf_counter()
+    clear_previous_export(out)
     models = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
                file=sys.stderr, leave=False)

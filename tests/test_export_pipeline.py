@@ -187,3 +187,17 @@ def test_other_dataset_shapes_and_energy(tmp_path, nb201, data_dir):
     assert m["network"]["input_shape"] == [1, 16, 52] and m["network"]["num_classes"] == 18
     (e,) = m["models"]
     assert e["status"] == "ok" and e["predicted"]["energy_mj"] == 1.5
+
+
+def test_a_new_export_replaces_the_previous_one(run_dir, monkeypatch):
+    out = run_dir / "export"
+    real = ex.compare_outputs
+    monkeypatch.setattr(ex, "compare_outputs", lambda a, e, atol, rtol: real(a + 1.0, e, atol, rtol))
+    with pytest.raises(HwnasError):
+        run_export(cfg(run_dir, archs=[SKIPS], plot=False))
+    monkeypatch.setattr(ex, "compare_outputs", real)
+    first = run_export(cfg(run_dir, archs=[ALL_OPS], plot=False))["models"][0]["file"]
+    (out / "notes.txt").write_text("mine")
+    m = run_export(cfg(run_dir, archs=[CONV1], plot=False))
+    assert sorted(p.name for p in out.glob("*.onnx")) == [m["models"][0]["file"]] != [first]
+    assert not (out / "failed").exists() and (out / "notes.txt").is_file()
