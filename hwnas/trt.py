@@ -66,9 +66,13 @@ def build_engine(onnx_path, fp16: bool = False, workspace_mb: int = 1024,
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise HwnasError(f"{onnx_path}: TensorRT's ONNX parser rejected the model: " + "; ".join(errors))
+    if not onnx_path.is_file():
+        raise HwnasError(f"{onnx_path}: no such ONNX file")
+    # parse_from_file also finds weights stored beside the model (external data).
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise HwnasError(f"{onnx_path}: TensorRT's ONNX parser rejected the model ({len(errors)} error(s)): "
+                         + "; ".join(errors or ["no details"]))
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
@@ -103,6 +107,14 @@ def build_engine(onnx_path, fp16: bool = False, workspace_mb: int = 1024,
         with atomic_path(timing_cache) as tmp:
             Path(tmp).write_bytes(bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
+
+
+def _parser_error(err) -> str:
+    """One parser error as `<code> at node <n>: <description>`."""
+    try:
+        return f"{err.code()} at node {err.node()}: {err.desc()}"
+    except Exception:  # the accessors differ slightly across TensorRT versions
+        return str(err)
 
 
 class EngineRunner:
