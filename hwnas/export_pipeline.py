@@ -170,8 +170,10 @@ def model_name(space_name: str, target: Target) -> str:
 
 def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig) -> torch.nn.Module:
     """The network with seeded fresh weights, or the checkpoint's when weights= is given."""
-    torch.manual_seed(cfg.seed)  # same arch + seed -> same weights, whatever the export order
-    model = space.build(arch, num_classes, in_channels=in_channels)
+    # Same arch + seed -> same weights, whatever the export order; the caller's RNG is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = space.build(arch, num_classes, in_channels=in_channels)
     if cfg.weights is not None:
         try:
             state = torch.load(cfg.weights, map_location="cpu", weights_only=True)

@@ -201,3 +201,16 @@ def test_a_new_export_replaces_the_previous_one(run_dir, monkeypatch):
     m = run_export(cfg(run_dir, archs=[CONV1], plot=False))
     assert sorted(p.name for p in out.glob("*.onnx")) == [m["models"][0]["file"]] != [first]
     assert not (out / "failed").exists() and (out / "notes.txt").is_file()
+
+
+def test_random_init_is_seeded_and_leaves_the_global_rng_alone(run_dir):
+    from hwnas.export_pipeline import make_space
+
+    space = make_space(load_run(run_dir), None)
+    state = torch.random.get_rng_state()
+    a = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=1)).state_dict()
+    b = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=1)).state_dict()
+    c = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=2)).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert torch.equal(torch.random.get_rng_state(), state)
