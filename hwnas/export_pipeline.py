@@ -1,0 +1,387 @@
+"""`hwnas-export`'s work: build, export, check, verify and measure each selected architecture.
+
+One model at a time: torch network (seeded init or a checkpoint) -> ONNX (checked and
+shape-inferred) -> optional onnxslim -> onnxruntime vs torch at several batch sizes ->
+CPU latency on this machine -> TensorRT engines where possible. A model that fails
+verification is moved to `<out>/failed/` and marked failed in the manifest; the command
+then exits non-zero after writing the manifest and report.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import hwnas
+from hwnas import export as ex
+from hwnas.errors import HwnasError
+from hwnas.export_config import SELECT_MODES, ExportConfig
+from hwnas.export_engines import tensorrt_engines
+from hwnas.export_run import RunDir, load_run, resolve_archs, select_rows
+from hwnas.io import write_json_atomic
+
+MANIFEST_SCHEMA = 1
+WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; randomly initialised "
+                "weights give the right graph, size and latency but not that accuracy.")
+
+
+def profiled_device_latency(run_device_name: str, arch: Any) -> float | None:
+    """Latency (ms) of `arch` from a latency table profiled by hwnas on `run_device_name`.
+
+    Hook for the profiling module (latency_tables/<device>.json): returns None until it is
+    wired in, and the manifest then says why `device_latency_ms` is null.
+    """
+    return None
+
+
+@dataclass
+class Target:
+    """One architecture to export, with what the run predicted for it."""
+
+    arch: Any
+    index: int | None
+    predicted: dict | None
+
+    @property
+    def arch_str(self) -> str:
+        return str(self.arch)
+
+
+def validate_config(cfg: ExportConfig) -> None:
+    if cfg.select not in SELECT_MODES:
+        raise HwnasError(f"unknown select={cfg.select!r}; valid: {', '.join(SELECT_MODES)} (or archs=[...])")
+    if cfg.exporter not in ("torchscript", "dynamo"):
+        raise HwnasError(f"unknown exporter={cfg.exporter!r}; valid: torchscript, dynamo")
+    if not 7 <= cfg.opset <= 23:
+        raise HwnasError(f"opset={cfg.opset} is outside 7..23")
+    if cfg.batch is not None and cfg.batch < 1:
+        raise HwnasError(f"batch={cfg.batch} must be >= 1 (or null for a dynamic batch axis)")
+    if not cfg.verify_batches or any(b < 1 for b in cfg.verify_batches):
+        raise HwnasError(f"verify_batches={list(cfg.verify_batches)} must list batch sizes >= 1")
+    if cfg.atol < 0 or cfg.rtol < 0 or cfg.trt_atol < 0 or cfg.trt_rtol < 0:
+        raise HwnasError("tolerances (atol, rtol, trt_atol, trt_rtol) must be >= 0")
+    if cfg.latency_repeats < 1 or cfg.latency_warmup < 0:
+        raise HwnasError("latency_repeats must be >= 1 and latency_warmup >= 0")
+    if cfg.threads < 1:
+        raise HwnasError(f"threads={cfg.threads} must be >= 1")
+    if cfg.weights is not None and not Path(cfg.weights).is_file():
+        raise HwnasError(f"weights={cfg.weights}: no such file; pass a torch state_dict checkpoint or drop weights")
+
+
+def prepare_out(out: Path) -> Path:
+    """Create the output folder and prove it is writable, before any work."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise HwnasError(f"cannot write to output directory {out}: {exc.strerror or exc}; "
+                         f"pass out=<a writable directory>") from None
+    return out
+
+
+def clear_previous_export(out: Path) -> list[str]:
+    """Delete the files an earlier export listed in out/manifest.json (models, engines, failed/).
+
+    The folder then holds exactly what the new manifest describes; files hwnas did not list
+    are left alone. Returns the removed paths, relative to `out`.
+    """
+    import json
+
+    try:
+        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        models = old["models"] if isinstance(old, dict) else []
+    except (OSError, ValueError, KeyError):
+        return []  # no or unreadable manifest: nothing known to clear
+    removed = []
+    for m in models if isinstance(models, list) else []:
+        if not isinstance(m, dict):
+            continue
+        engines = ((m.get("tensorrt") or {}).get("engines") or []) if isinstance(m.get("tensorrt"), dict) else []
+        for rel in [m.get("file"), *(e.get("file") for e in engines if isinstance(e, dict))]:
+            if not isinstance(rel, str):
+                continue
+            path = (out / rel).resolve()
+            if path.parent not in (out.resolve(), (out / "failed").resolve()) or not path.is_file():
+                continue  # only hwnas's own files, never outside the export folder
+            path.unlink()
+            removed.append(rel)
+    failed_dir = out / "failed"
+    if failed_dir.is_dir() and not any(failed_dir.iterdir()):
+        failed_dir.rmdir()
+    return removed
+
+
+def make_space(run: RunDir, data_dir: str | None):
+    from hwnas.spaces import SPACES
+
+    cls = SPACES.get(run.space)
+    return cls(data_dir=data_dir, **run.space_params)
+
+
+def _index_of(space, arch, row_index: Any) -> int | None:
+    if row_index is not None and not (isinstance(row_index, float) and np.isnan(row_index)):
+        return int(row_index)
+    try:
+        return space.index(arch)
+    except HwnasError:  # no benchmark data here: the index is informative only
+        return None
+
+
+def choose_targets(run: RunDir, space, cfg: ExportConfig) -> tuple[list[Target], dict]:
+    """What to export and how it was chosen (the manifest's `selection`)."""
+    if cfg.archs is not None:
+        archs = resolve_archs(space, list(cfg.archs))
+        targets = []
+        for a in archs:
+            pred = run.predicted(str(a))
+            targets.append(Target(a, _index_of(space, a, (pred or {}).get("index")), pred))
+        return targets, {"mode": "archs", "requested": list(cfg.archs), "n_front": len(run.pareto)}
+    rows = select_rows(run, cfg.select, cfg.latency_budget_ms)
+    targets = []
+    for r in rows:
+        row = run.pareto.iloc[r]
+        try:
+            arch = space.parse(row["arch"])
+        except HwnasError as exc:
+            raise HwnasError(f"{run.path / 'pareto.csv'}, line {r + 2}: {exc}") from None
+        targets.append(Target(arch, _index_of(space, arch, row.get("index")), run.predicted(row["arch"])))
+    sel = {"mode": cfg.select, "n_front": len(run.pareto), "rows": rows}
+    if cfg.select == "best_under_budget":
+        sel["latency_budget_ms"] = cfg.latency_budget_ms if cfg.latency_budget_ms is not None else run.latency_budget
+    return targets, sel
+
+
+def model_name(space_name: str, target: Target) -> str:
+    if target.index is not None:
+        return f"{space_name}_{target.index:05d}"
+    return f"{space_name}_{hashlib.sha1(target.arch_str.encode()).hexdigest()[:10]}"
+
+
+def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig) -> torch.nn.Module:
+    """The network with seeded fresh weights, or the checkpoint's when weights= is given."""
+    # Same arch + seed -> same weights, whatever the export order; the caller's RNG is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        model = space.build(arch, num_classes, in_channels=in_channels)
+    if cfg.weights is not None:
+        try:
+            state = torch.load(cfg.weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise HwnasError(f"weights={cfg.weights}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        try:
+            model.load_state_dict(state, strict=True)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise HwnasError(f"weights={cfg.weights} do not fit {arch}: {first}") from None
+    return model.eval()
+
+
+def weights_label(cfg: ExportConfig) -> str:
+    if cfg.weights is None:
+        return f"random-init (seed {cfg.seed})"
+    return f"checkpoint {cfg.weights} (sha256 {ex.sha256_file(cfg.weights)})"
+
+
+def tool_versions() -> dict:
+    import onnx
+    import onnxruntime
+
+    versions = {"hwnas": hwnas.__version__, "python": platform.python_version(), "torch": torch.__version__,
+                "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
+    for name in ("onnxslim", "tensorrt"):
+        try:
+            versions[name] = __import__(name).__version__
+        except Exception:
+            versions[name] = None
+    return versions
+
+
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    # Frequency scaling skews CPU latency; record it where the kernel exposes it.
+    info["cpu_governor"] = governor.read_text().strip() if governor.is_file() else None
+    return info
+
+
+# --- one model --------------------------------------------------------------------------------
+
+def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig) -> dict:
+    """Export, verify and measure one architecture; returns its manifest entry (never raises
+    HwnasError for a model-level failure: the entry says status "failed" and why)."""
+    name = model_name(space.name, target)
+    onnx_path = out / f"{name}.onnx"
+    input_shape = tuple(space.input_shape(dataset))
+    entry: dict[str, Any] = {
+        "name": name, "arch": target.arch_str, "index": target.index, "status": "ok", "error": None,
+        "file": onnx_path.name, "predicted": target.predicted,
+        "is_connected": bool(getattr(target.arch, "is_connected", lambda: True)()),
+    }
+    # Every entry has every key (null where a failed model never got that far): one schema.
+    for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
+                "sha256", "measured_latency_ms", "tensorrt"):
+        entry[key] = None
+    device_ms = profiled_device_latency(device_name, target.arch)
+    entry["device_latency_ms"] = device_ms
+    entry["device_latency_note"] = (f"profiled latency table for {device_name}" if device_ms is not None else
+                                    f"no hwnas-profiled latency table for device {device_name!r}; "
+                                    f"see predicted.latency_ms for the run's figure")
+    # A file left by an earlier export must not pass for this one's result if this one fails.
+    for stale in (onnx_path, *out.glob(f"{name}.*.engine")):
+        stale.unlink(missing_ok=True)
+    seconds: dict[str, float] = {}
+    t_all = time.perf_counter()
+    try:
+        model = build_model(space, target.arch, space.num_classes(dataset), input_shape[0], cfg)
+        entry["params"] = ex.count_params(model)
+        macs = ex.count_macs(model, input_shape)
+        entry.update(macs=macs, flops=2 * macs, flops_note="Conv2d + Linear multiply-accumulates, batch 1")
+
+        t0 = time.perf_counter()
+        example = torch.from_numpy(ex.random_input(input_shape, cfg.batch or 1, cfg.seed))
+        try:
+            ex.export_onnx(model, example, onnx_path, opset=cfg.opset, dynamic_batch=cfg.batch is None,
+                           exporter=cfg.exporter)
+        except HwnasError:
+            raise
+        except Exception as exc:  # the exporters raise many types; report, don't crash the batch
+            raise HwnasError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        seconds["export"] = time.perf_counter() - t0
+        entry["opset"] = cfg.opset
+        entry["io"] = ex.describe_io(onnx_path)
+
+        if cfg.simplify:
+            t0 = time.perf_counter()
+            try:
+                entry["simplify"] = ex.simplify_onnx(onnx_path)
+            except Exception as exc:  # keep the unsimplified (already checked) model
+                entry["simplify"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+            seconds["simplify"] = time.perf_counter() - t0
+        else:
+            entry["simplify"] = {"status": "skipped", "reason": "simplify=false"}
+
+        t0 = time.perf_counter()
+        batches = tuple(cfg.verify_batches) if cfg.batch is None else (cfg.batch,)
+        ver = ex.verify_onnx(model, onnx_path, input_shape, batches=batches, atol=cfg.atol, rtol=cfg.rtol,
+                             seed=cfg.seed, threads=cfg.threads)
+        entry["verification"] = ver
+        seconds["verify"] = time.perf_counter() - t0
+        if not ver["passed"]:
+            problems = [f"batch {b}: {r['error']}" for b, r in ver["batches"].items() if r.get("error")]
+            ratio = ver["tol_ratio"]
+            detail = "; ".join(problems) or (f"max abs err {ver['max_abs_err']:.3g}"
+                                             + (f", {ratio:.3g}x the tolerance" if ratio is not None else ""))
+            raise HwnasError(f"onnxruntime output differs from torch beyond atol={cfg.atol}, rtol={cfg.rtol} "
+                             f"({detail})")
+
+        entry["size_bytes"] = onnx_path.stat().st_size
+        entry["sha256"] = ex.sha256_file(onnx_path)
+
+        t0 = time.perf_counter()
+        entry["measured_latency_ms"] = ex.time_onnx(onnx_path, input_shape, batch=cfg.batch or 1,
+                                                    warmup=cfg.latency_warmup, repeats=cfg.latency_repeats,
+                                                    threads=cfg.threads, seed=cfg.seed)
+        seconds["latency"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        entry["tensorrt"] = tensorrt_engines(onnx_path, input_shape, batches, cfg)
+        seconds["tensorrt"] = time.perf_counter() - t0
+    except HwnasError as exc:
+        entry["status"], entry["error"] = "failed", str(exc)
+        entry["file"] = _quarantine(onnx_path, out)
+    entry["seconds"] = {k: round(v, 4) for k, v in {**seconds, "total": time.perf_counter() - t_all}.items()}
+    return entry
+
+
+def _quarantine(onnx_path: Path, out: Path) -> str | None:
+    """Move a model that failed its checks out of the export folder's good set."""
+    if not onnx_path.exists():
+        return None
+    failed_dir = out / "failed"
+    failed_dir.mkdir(exist_ok=True)
+    dest = failed_dir / onnx_path.name
+    os.replace(onnx_path, dest)
+    return str(dest.relative_to(out))
+
+
+# --- the whole export ----------------------------------------------------------------------
+
+def run_export(cfg: ExportConfig) -> dict:
+    """Export the selected architectures of run `cfg.run`; returns the manifest.
+
+    Raises HwnasError (after writing manifest and report) when any model failed.
+    """
+    from tqdm import tqdm
+
+    from hwnas.export_report import write_front_plot, write_report
+
+    validate_config(cfg)
+    run = load_run(cfg.run)
+    out = prepare_out(Path(cfg.out) if cfg.out else run.path / "export")
+    data_dir = cfg.data_dir or run.summary.get("data_dir")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        data_dir = None  # a run from another machine: fall back to $HWNAS_DATA_DIR
+    space = make_space(run, data_dir)
+    dataset = run.dataset
+    input_shape = space.input_shape(dataset)  # fails early on a dataset the space cannot build
+    targets, selection = choose_targets(run, space, cfg)
+    selection["n_selected"] = len(targets)
+    if cfg.weights is not None and len(targets) > 1:
+        raise HwnasError(f"weights={cfg.weights} is one network's checkpoint but {len(targets)} architectures "
+                         f"are selected; pick its architecture with archs=[...] (or select=knee)")
+
+    t_start = time.perf_counter()
+    clear_previous_export(out)
+    models = []
+    bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
+               file=sys.stderr, leave=False)
+    for target in bar:
+        bar.set_postfix_str(str(target.index if target.index is not None else target.arch_str)[:40])
+        models.append(export_one(target, space, dataset, run.device, out, cfg))
+
+    failed = [m for m in models if m["status"] != "ok"]
+    trt_failed = [m for m in models if (m.get("tensorrt") or {}).get("status") == "failed"]
+    manifest = {
+        "schema_version": MANIFEST_SCHEMA,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tool_versions": tool_versions(),
+        "machine": machine_info(),
+        "opset": cfg.opset,
+        "run": {"dir": str(run.path.resolve()), "space": run.space, "dataset": dataset, "device": run.device,
+                "summary": run.summary},
+        "network": {"space": run.space, **run.space_params, "dataset": dataset, "input_shape": list(input_shape),
+                    "num_classes": space.num_classes(dataset), "input_name": ex.INPUT_NAME,
+                    "output_name": ex.OUTPUT_NAME, "batch": cfg.batch if cfg.batch is not None else "dynamic"},
+        "settings": {k: v for k, v in asdict(cfg).items() if k not in ("run", "out")},
+        "weights": weights_label(cfg),
+        "weights_note": WEIGHTS_NOTE if cfg.weights is None else "weights loaded from the checkpoint",
+        "selection": selection,
+        "models": models,
+        "counts": {"selected": len(models), "ok": len(models) - len(failed), "failed": len(failed),
+                   "tensorrt_failed": len(trt_failed)},
+        "wall_s": round(time.perf_counter() - t_start, 3),
+    }
+    write_json_atomic(out / "manifest.json", manifest)
+    write_report(out, manifest)
+    if cfg.plot:
+        write_front_plot(out / "export_front.png", run, models)
+    if failed or trt_failed:
+        items = [f"{m['name']} ({m['error']})" for m in failed] + [f"{m['name']} (TensorRT engine)" for m in trt_failed]
+        names = "; ".join(items[:3]) + (f"; and {len(items) - 3} more" if len(items) > 3 else "")
+        raise HwnasError(f"{len(failed) + len(trt_failed)} of {len(models)} exports failed: {names}; failed "
+                         f"ONNX files moved to {out / 'failed'}; details in {out / 'manifest.json'}")
+    return manifest

@@ -1,0 +1,106 @@
+"""Human-readable outputs of `hwnas-export`: report.md and export_front.png."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas.export_run import RunDir
+from hwnas.io import atomic_path, write_text_atomic
+
+
+def _fmt(value, spec: str = ".4g") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _cell(text: str) -> str:
+    """Escape `|` (NAS-Bench-201 strings are full of them) inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def write_report(out: Path, manifest: dict) -> None:
+    """report.md: one row per model, then the settings that the figures depend on."""
+    net, run = manifest["network"], manifest["run"]
+    lines = [
+        f"# Export of {run['dir']}",
+        "",
+        f"{net['space']} (C={net.get('channels')}, N={net.get('cells_per_stage')}) for {net['dataset']} "
+        f"(input {net['input_shape']}), device of the run: {run['device']}; opset {manifest['opset']}, "
+        f"batch {net['batch']}. Selection: {manifest['selection']['mode']}.",
+        "",
+        f"**Weights: {manifest['weights']}.** {manifest['weights_note']}",
+        "",
+        "| index | arch | status | pred. acc. | pred. latency ms | ORT CPU ms (median ± IQR) | params | MFLOPs "
+        "| max abs err | TensorRT | file |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in manifest["models"]:
+        pred = m.get("predicted") or {}
+        lat = m.get("measured_latency_ms") or {}
+        ver = m.get("verification") or {}
+        trt = m.get("tensorrt") or {}
+        measured = f"{lat['median']:.3f} ± {lat['iqr']:.3f}" if lat else "-"
+        mflops = _fmt(m["flops"] / 1e6, ".2f") if m.get("flops") is not None else "-"
+        lines.append(
+            f"| {_fmt(m['index'], 'd')} | `{_cell(m['arch'])}` | {m['status']} | {_fmt(pred.get('accuracy'), '.2f')} "
+            f"| {_fmt(pred.get('latency_ms'))} | {measured} | {_fmt(m.get('params'), ',')} | {mflops} "
+            f"| {_fmt(ver.get('max_abs_err'), '.2e')} | {trt.get('status', '-')} | {m.get('file') or '-'} |"
+        )
+    failed = [m for m in manifest["models"] if m["status"] != "ok"]
+    if failed:
+        lines += ["", "## Failed", ""] + [f"- {m['name']}: {m['error']}" for m in failed]
+    s = manifest["settings"]
+    lat_settings = next((m["measured_latency_ms"] for m in manifest["models"] if m.get("measured_latency_ms")), {})
+    lines += [
+        "",
+        "## How the figures were obtained",
+        "",
+        f"- Verification: onnxruntime CPU vs torch on seeded N(0, 1) inputs (seed {s['seed']}), batches "
+        f"{s['verify_batches'] if s['batch'] is None else [s['batch']]}; pass iff |onnx - torch| <= "
+        f"{s['atol']} + {s['rtol']} * |torch| everywhere.",
+        f"- Latency: onnxruntime {manifest['tool_versions']['onnxruntime']}, "
+        f"{lat_settings.get('provider', 'CPUExecutionProvider')}, {s['threads']} intra-op thread(s), "
+        f"ORT_ENABLE_ALL, sequential; {s['latency_warmup']} warm-up + {s['latency_repeats']} timed runs "
+        f"(time.perf_counter), on {manifest['machine']['processor']} (governor "
+        f"{manifest['machine']['cpu_governor'] or 'unknown'}).",
+        "- Predicted figures are the run's (benchmark tables for its device), not this machine's.",
+        "- FLOPs = 2 x multiply-accumulates of Conv2d and Linear layers at batch 1.",
+        "",
+    ]
+    write_text_atomic(out / "report.md", "\n".join(lines))
+
+
+def write_front_plot(path: Path, run: RunDir, models: list[dict]) -> None:
+    """All evaluated points grey, the run's front, the exported models highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    try:
+        if run.history is not None and len(run.history):
+            ax.scatter(run.history["latency_ms"], run.history["accuracy"], s=10, c="0.75", label="evaluated")
+        front = run.pareto.sort_values("latency_ms")
+        ax.plot(front["latency_ms"], front["accuracy"], "o-", c="tab:blue", ms=4, lw=1, label="Pareto front")
+        done = [(m["predicted"]["latency_ms"], m["predicted"]["accuracy"], m) for m in models
+                if m.get("predicted") and "latency_ms" in m["predicted"] and "accuracy" in m["predicted"]]
+        for status, colour, marker in (("ok", "tab:red", "*"), ("failed", "black", "x")):
+            pts = [(x, y, m) for x, y, m in done if (m["status"] == "ok") == (status == "ok")]
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=110, c=colour, marker=marker, zorder=3,
+                           label="exported" if status == "ok" else "export failed")
+                for x, y, m in pts:
+                    ax.annotate(str(m["index"] if m["index"] is not None else m["name"]), (x, y),
+                                textcoords="offset points", xytext=(4, 4), fontsize=7)
+        budget = run.latency_budget
+        if budget is not None:
+            ax.axvline(budget, ls="--", c="0.4", lw=0.8, label=f"budget {budget:g} ms")
+        ax.set_xlabel(f"predicted latency on {run.device} (ms)")
+        ax.set_ylabel(f"{run.dataset} accuracy (run's figure)")
+        ax.set_title(f"{run.space} / {run.dataset} / {run.device}: exported models")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
