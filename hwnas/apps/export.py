@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from hwnas.apps.common import CONF_DIR
 from hwnas.errors import HwnasError, exit_on_user_error
 from hwnas.export_config import ExportConfig, store_export_schema
 
@@ -17,7 +18,7 @@ log = logging.getLogger("hwnas.export")
 store_export_schema()
 
 
-@hydra.main(config_path="../../conf", config_name="export", version_base=None)
+@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base=None)
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
     from hwnas.export_pipeline import run_export
