@@ -1,0 +1,1 @@
+"""Device profiling: runners that time ONNX models, latency tables, the latency model."""
