@@ -38,10 +38,26 @@ WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; ran
 def profiled_device_latency(run_device_name: str, arch: Any) -> float | None:
     """Latency (ms) of `arch` from a latency table profiled by hwnas on `run_device_name`.
 
-    Hook for the profiling module (latency_tables/<device>.json): returns None until it is
-    wired in, and the manifest then says why `device_latency_ms` is null.
+    The table is latency_tables/<device>.json (written by hwnas-profile); None when there is
+    none, and the manifest then says why `device_latency_ms` is null.
     """
-    return None
+    from hwnas.latency.profiled import load_model
+    from hwnas.profiling.table import table_path
+    from hwnas.spaces import SPACES
+
+    path = table_path(run_device_name)
+    if not path.is_file():
+        return None
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _PROFILED_MODELS:
+        from hwnas.profiling.table import LatencyTable
+
+        space_name = LatencyTable.load(path).fingerprint.get("space", "nb201")
+        _PROFILED_MODELS[key] = load_model(path, SPACES.get(space_name)(), check_machine=False)
+    return float(_PROFILED_MODELS[key].predict([arch])[0])
+
+
+_PROFILED_MODELS: dict = {}  # (table path, mtime) -> LatencyModel, so a batch of exports loads it once
 
 
 @dataclass
