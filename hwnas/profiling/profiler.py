@@ -14,7 +14,7 @@ import torch
 from hwnas.errors import HwnasError
 from hwnas.export import export_onnx
 from hwnas.profiling.fidelity import calibration_curve, fidelity
-from hwnas.profiling.latency_model import LatencyModel, fit_calibration
+from hwnas.profiling.latency_model import NOOP, LatencyModel, fit_calibration, overhead_specs
 from hwnas.profiling.runners.base import Runner
 from hwnas.profiling.table import LatencyTable
 from hwnas.spaces.base import SearchSpace
@@ -38,17 +38,20 @@ class ProfileReport:
     extra: dict = field(default_factory=dict)
 
 
-def _seeded(build, seed: int) -> torch.nn.Module:
+def _seeded(build, seed: int):
     # Same spec + seed -> same weights, and the caller's RNG is untouched.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build().eval()
+        return build()
 
 
 def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 0) -> tuple[int, ...]:
     """Export `spec` alone to `path` (checked by onnx's checker); returns the input shape with batch."""
-    module, shape = space.op_module(spec)
-    module = _seeded(lambda: module, seed)
+    if spec.op == NOOP:  # the per-call overhead probe (see latency_model.py)
+        module, shape = torch.nn.Identity(), (spec.c_in, spec.h, spec.w)
+    else:
+        module, shape = _seeded(lambda: space.op_module(spec), seed)  # seeded init
+    module = module.eval()
     example = torch.zeros(batch, *shape)
     export_onnx(module, example, path, dynamic_batch=False)
     return (batch, *shape)
@@ -57,7 +60,7 @@ def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 
 def export_arch(space: SearchSpace, arch, dataset: str, path: Path, batch: int = 1, seed: int = 0) -> tuple[int, ...]:
     """Export the whole network of `arch` to `path`; returns the input shape with batch."""
     shape = tuple(space.input_shape(dataset))
-    model = _seeded(lambda: space.build(arch, space.num_classes(dataset), in_channels=shape[0]), seed)
+    model = _seeded(lambda: space.build(arch, space.num_classes(dataset), in_channels=shape[0]), seed).eval()
     export_onnx(model, torch.zeros(batch, *shape), path, dynamic_batch=False)
     return (batch, *shape)
 
@@ -83,7 +86,8 @@ def _bar(total: int, desc: str, progress: bool):
 def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int = 0,
                 progress: bool = True) -> int:
     """Time every distinct op of `space` missing from `table`; saves after each. Returns how many."""
-    todo = table.missing(space.distinct_ops(dataset))
+    ops = space.distinct_ops(dataset)
+    todo = table.missing([*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))])
     with _bar(len(todo), "operations", progress) as bar:
         for spec in todo:
             bar.set_postfix_str(spec.key[:40])
