@@ -97,6 +97,7 @@ def run_profile(cfg: ProfileConfig):
     if Path(cfg.out_dir or TABLE_DIR).resolve() == TABLE_DIR.resolve():
         report.extra["device_config"] = register_device(device)
     report.extra["device"] = device
+    report.extra["overhead_probes"] = sum(e["op"] == "noop" for e in table.entries.values())
     return report
 
 
@@ -112,9 +113,10 @@ def _run(cfg: DictConfig) -> None:
     typed: ProfileConfig = OmegaConf.to_object(cfg)
     rep = run_profile(typed)
     device = rep.extra["device"]
-    log.info("latency table %s: %d operations (%d measured now, %d whole architectures timed end to end now, "
-             "%d timed runs) in %.1f s", rep.path, rep.n_ops, rep.ops_measured, rep.e2e_measured, rep.timed_runs,
-             rep.seconds)
+    probes = rep.extra["overhead_probes"]
+    log.info("latency table %s: %d operations + %d per-call overhead probes (%d measured now, %d whole "
+             "architectures timed end to end now, %d timed runs) in %.1f s", rep.path, rep.n_ops - probes, probes,
+             rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
     if rep.calibration:
         log.info("calibration on %d architectures: measured = %.4f * table sum %+.4f ms", rep.calibration["n"],
                  rep.calibration["a"], rep.calibration["b"])
