@@ -137,7 +137,10 @@ def test_profile_resumes_and_a_second_run_measures_nothing(space, tmp_path):
     first = profile(space, "cifar10", runner, LatencyTable.open(path, "cpu", fp), calibrate=3, validate=3,
                     e2e_repeats=2, progress=False, plot_path=tmp_path / "cpu.png")
     assert first.ops_measured == first.n_ops == 22 + 4  # ops + per-call overhead probes
-    assert first.e2e_measured == 6 and first.timed_runs == 26 * 2 + 6 * 2
+    # 18 shape-preserving ops (15 edge ops, 3 node sums) are also timed as a chain of copies
+    assert first.e2e_measured == 6 and first.timed_runs == (26 + 18) * 2 + 6 * 2
+    chained = [e for e in json.loads(path.read_text())["entries"].values() if "marginal_ms" in e]
+    assert len(chained) == 18 and all(e["chain_copies"] == 8 and e["marginal_ms"] >= 0 for e in chained)
     saved = json.loads(path.read_text())
     cal, val = saved["calibration"], saved["validation"]
     assert cal["n"] == 3 and val["n"] == 3 and val["disjoint_from_calibration"]

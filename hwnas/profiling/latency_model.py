@@ -8,9 +8,11 @@ raw sum is biased. In NAS-Bench-201 every architecture runs the same number of o
 (a). Two parameters fit by least squares on k architectures timed end to end; the profile app
 reports how the validation error falls with k (table JSON, calibration.curve).
 
-The raw table sum already removes most of that overhead when the table has `noop` entries
-(a model of one Identity, timed on each op's input shape): each op costs its median minus the
-no-op's median on its input (floored at 0), and one call's overhead is added back once.
+The raw table sum removes most of that overhead itself. A shape-preserving op (every cell edge
+op, the node sums) is priced by its marginal cost: the table times it alone and as 8 copies
+back to back, cost = (t_8 - t_1) / 7. Other ops (stem, reductions, head) cost their median
+minus a no-op's median (one Identity, timed on the same input shape; floored at 0), and one
+call's overhead (the no-op on the network input) is added back once.
 """
 from __future__ import annotations
 
@@ -70,7 +72,11 @@ class LatencyModel:
         return self.table.median(spec.key)
 
     def _cost(self, spec) -> float:
-        """The op's own time: its median less the per-call overhead on its input, when measured."""
+        """The op's own time inside a graph: its marginal cost in a chain of copies where measured,
+        else its median less the per-call overhead on its input where that was probed."""
+        entry = self.table.entries.get(spec.key)
+        if entry is not None and "marginal_ms" in entry:
+            return float(entry["marginal_ms"])
         probe = noop_spec(spec.c_in, spec.h, spec.w).key
         if probe not in self.table.entries:
             return self._median(spec)

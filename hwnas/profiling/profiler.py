@@ -45,15 +45,32 @@ def _seeded(build, seed: int):
         return build()
 
 
-def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 0) -> tuple[int, ...]:
-    """Export `spec` alone to `path` (checked by onnx's checker); returns the input shape with batch."""
+CHAIN = 8  # copies of a shape-preserving op timed in a row to get its marginal in-graph cost
+
+
+def _op(space: SearchSpace, spec, seed: int, copies: int = 1):
     if spec.op == NOOP:  # the per-call overhead probe (see latency_model.py)
-        module, shape = torch.nn.Identity(), (spec.c_in, spec.h, spec.w)
-    else:
-        module, shape = _seeded(lambda: space.op_module(spec), seed)  # seeded init
-    module = module.eval()
-    example = torch.zeros(batch, *shape)
-    export_onnx(module, example, path, dynamic_batch=False)
+        return torch.nn.Identity(), (spec.c_in, spec.h, spec.w)
+    module, shape = _seeded(lambda: space.op_module(spec), seed)  # seeded init
+    if copies > 1:
+        module = _seeded(lambda: torch.nn.Sequential(*(space.op_module(spec)[0] for _ in range(copies))), seed)
+    return module.eval(), shape
+
+
+def chainable(space: SearchSpace, spec) -> bool:
+    """Whether the op maps its input shape to itself, so copies of it can run back to back."""
+    if spec.op == NOOP:
+        return False
+    module, shape = _op(space, spec, 0)
+    with torch.no_grad():
+        return tuple(module(torch.zeros(1, *shape)).shape) == (1, *shape)
+
+
+def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 0, copies: int = 1) -> tuple[int, ...]:
+    """Export `spec` alone (or `copies` of it in a row) to `path`, checked by onnx's checker;
+    returns the input shape with batch."""
+    module, shape = _op(space, spec, seed, copies)
+    export_onnx(module, torch.zeros(batch, *shape), path, dynamic_batch=False)
     return (batch, *shape)
 
 
@@ -84,20 +101,31 @@ def _bar(total: int, desc: str, progress: bool):
 
 
 def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int = 0,
-                progress: bool = True) -> int:
-    """Time every distinct op of `space` missing from `table`; saves after each. Returns how many."""
+                progress: bool = True) -> tuple[int, int]:
+    """Time every distinct op of `space` missing from `table`; saves after each.
+
+    Returns (ops measured, models timed: an op alone and, where chainable, its chain)."""
     ops = space.distinct_ops(dataset)
     todo = table.missing([*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))])
+    models = 0
     with _bar(len(todo), "operations", progress) as bar:
         for spec in todo:
             bar.set_postfix_str(spec.key[:40])
             path = work / f"{spec.key}.onnx"
             shape = export_op(space, spec, path, runner.settings.batch, seed)
-            table.add(spec, runner.time(path, shape))
+            single = runner.time(path, shape)
+            chain = None
+            if chainable(space, spec):
+                # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
+                # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
+                export_op(space, spec, path, runner.settings.batch, seed, copies=CHAIN)
+                chain = runner.time(path, shape)
+            models += 1 + (chain is not None)
+            table.add(spec, single, chain, CHAIN)
             table.save()
             path.unlink(missing_ok=True)
             bar.update()
-    return len(todo)
+    return len(todo), models
 
 
 def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, work: Path, seed: int = 0,
@@ -156,7 +184,7 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp:
         work = Path(tmp)
-        n_ops = profile_ops(space, dataset, runner, table, work, seed, progress)
+        n_ops, op_models = profile_ops(space, dataset, runner, table, work, seed, progress)
         t_ops = time.perf_counter() - t0
         archs = sample_archs(space, calibrate + validate, seed)
         cal, val = archs[:calibrate], archs[calibrate:]
@@ -166,8 +194,11 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
         t1 = time.perf_counter()
         n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress)
         t_e2e = time.perf_counter() - t1
+    timed = op_models * runner.settings.repeats + n_e2e * e2e_runner.settings.repeats
+    for key, val_ in (("op_seconds", t_ops), ("op_models", op_models), ("op_timed_runs", op_models * runner.settings.repeats),
+                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats)):
+        table.cost[key] = table.cost.get(key, 0) + val_
     calibrate_and_validate(space, dataset, table, cal, val, plot_path)
-    timed = n_ops * runner.settings.repeats + n_e2e * e2e_runner.settings.repeats
     e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
     return ProfileReport(table.path, len(table), n_ops, n_e2e, timed, time.perf_counter() - t0, t_ops, t_e2e,
                          table.calibration, table.validation, float(np.mean(e2e)) if e2e else None)

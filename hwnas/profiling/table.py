@@ -5,10 +5,12 @@ Layout (schema_version 1):
   processor/GPU, threads, batch, precision, space, dataset, input_shape ...},
   settings {warmup, repeats, ...}   how it was measured (not part of the identity)
   entries {OpSpec.key: {op, c_in, c_out, h, w, stride, extra, median_ms, iqr_ms, p10_ms,
-           p90_ms, p99_ms, mean_ms, min_ms, n, outliers}}
+           p90_ms, p99_ms, mean_ms, min_ms, n, outliers}; shape-preserving ops also chain_copies,
+           chain_median_ms, chain_iqr_ms, marginal_ms (their cost inside a graph)}
   e2e {arch string: Timing}         whole architectures timed end to end
   calibration {a, b, archs, curve}  measured ~= a * table sum + b   (hwnas/profiling/latency_model.py)
   validation {raw: {...}, calibrated: {...}, archs}
+  cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
 
 The file is rewritten atomically after every measurement, so an interrupted profile resumes
 where it stopped: entries already in a table with the same fingerprint are not measured again.
@@ -55,6 +57,7 @@ class LatencyTable:
         self.e2e: dict[str, dict] = {}
         self.calibration: dict | None = None
         self.validation: dict | None = None
+        self.cost: dict = {}  # seconds and timed runs spent building it, summed over resumed sessions
 
     # --- lookups -----------------------------------------------------------------------
     def __contains__(self, key: str) -> bool:
@@ -76,9 +79,14 @@ class LatencyTable:
         return out
 
     # --- updates (each followed by save() by the profiler) --------------------------------
-    def add(self, spec: OpSpec, timing: Timing) -> None:
-        self.entries[spec.key] = {"op": spec.op, "c_in": spec.c_in, "c_out": spec.c_out, "h": spec.h, "w": spec.w,
-                                  "stride": spec.stride, "extra": dict(spec.extra), **timing.to_dict()}
+    def add(self, spec: OpSpec, timing: Timing, chain: Timing | None = None, copies: int = 1) -> None:
+        """Store `timing` of the op alone and, when given, of `copies` of it back to back (marginal_ms)."""
+        entry = {"op": spec.op, "c_in": spec.c_in, "c_out": spec.c_out, "h": spec.h, "w": spec.w,
+                 "stride": spec.stride, "extra": dict(spec.extra), **timing.to_dict()}
+        if chain is not None:
+            entry.update(chain_copies=copies, chain_median_ms=chain.median_ms, chain_iqr_ms=chain.iqr_ms,
+                         marginal_ms=max((chain.median_ms - timing.median_ms) / (copies - 1), 0.0))
+        self.entries[spec.key] = entry
 
     def add_e2e(self, arch: str, timing: Timing) -> None:
         self.e2e[str(arch)] = timing.to_dict()
@@ -89,7 +97,7 @@ class LatencyTable:
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "device": self.device, "created_utc": self.created_utc,
                 "fingerprint": self.fingerprint, "settings": self.settings, "entries": self.entries,
-                "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation}
+                "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation, "cost": self.cost}
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod
@@ -134,13 +142,14 @@ class LatencyTable:
             for key, entry in rows.items():
                 if not isinstance(entry, dict):
                     raise bad(f"{section}[{key!r}] is not an object")
-                for f in TIMING_FIELDS:
+                for f in TIMING_FIELDS + tuple(k for k in ("marginal_ms", "chain_median_ms") if k in entry):
                     v = entry.get(f)
                     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                         raise bad(f"{section}[{key!r}].{f} is {v!r}, not a non-negative number")
             getattr(table, section).update(rows)
         table.calibration = raw.get("calibration")
         table.validation = raw.get("validation")
+        table.cost = raw.get("cost") or {}
         return table
 
     @classmethod
