@@ -152,3 +152,21 @@ def test_profile_resumes_and_a_second_run_measures_nothing(space, tmp_path):
                      e2e_repeats=2, progress=False)
     assert second.ops_measured == 0 and second.e2e_measured == 0 and second.timed_runs == 0
     assert json.loads(path.read_text())["entries"] == saved["entries"]
+
+
+def test_marginal_cost_from_a_chain_replaces_the_overhead_corrected_median(space, tmp_path):
+    t = synthetic_table(space, tmp_path / "dev.json")
+    arch = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    key = "nor_conv_3x3-cin32-cout32-h16-w16-s1"
+    before = LatencyModel(t, space, "cifar10").table_sum([arch])[0]
+    old = t.median(key) - t.median("noop-cin32-cout32-h16-w16-s1")
+    single = t.entries[key]
+    from hwnas.profiling.runners.base import summarize
+    from hwnas.spaces.base import OpSpec
+
+    t.add(OpSpec("nor_conv_3x3", 32, 32, 16, 16, 1), summarize([single["median_ms"]]), summarize([single["median_ms"] + 7 * 0.5]), 8)
+    assert t.entries[key]["marginal_ms"] == pytest.approx(0.5)
+    after = LatencyModel(t, space, "cifar10").table_sum([arch])[0]
+    assert after - before == pytest.approx(5 * (0.5 - old))  # 5 cells of stage 2 run it once each
+    t.save()
+    assert LatencyTable.load(t.path).entries[key]["marginal_ms"] == pytest.approx(0.5)
