@@ -69,3 +69,19 @@ def test_committed_cpu_table_feeds_search_and_the_export_hook(nb201, data_dir):
     assert profiled_device_latency(name, arch) == pytest.approx(float(src.latency([arch])[0]))
     assert profiled_device_latency("raspi4", arch) is None  # a public table, not a profiled one
 
+
+
+def test_a_table_from_another_machine_warns_but_works(nb201, data_dir, tmp_path):
+    import json
+
+    from hwnas.profiling.runners import RUNNERS, TimingSettings
+
+    table = synthetic_table(nb201, tmp_path / "dev.json")
+    here = RUNNERS.get("ort_cpu")(TimingSettings()).fingerprint()
+    table.fingerprint.update(here, processor="Some Other CPU 9000")  # measured elsewhere
+    table.save()
+    assert json.loads(table.path.read_text())["fingerprint"]["processor"] == "Some Other CPU 9000"
+    cfg = DeviceConfig(name="dev", kind="profiled", path=str(table.path))
+    with pytest.warns(UserWarning, match="processor: 'Some Other CPU 9000'"):
+        src = make_latency_source(nb201, cfg, "cifar10", data_dir)
+    assert np.isfinite(src.all_latency()).all()
