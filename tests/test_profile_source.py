@@ -85,3 +85,13 @@ def test_a_table_from_another_machine_warns_but_works(nb201, data_dir, tmp_path)
     with pytest.warns(UserWarning, match="processor: 'Some Other CPU 9000'"):
         src = make_latency_source(nb201, cfg, "cifar10", data_dir)
     assert np.isfinite(src.all_latency()).all()
+
+
+def test_export_hook_reads_a_table_given_by_path(nb201, tmp_path):
+    from hwnas.export_pipeline import profiled_device_latency
+
+    table = synthetic_table(nb201, tmp_path / "mine.json", calibration=(1.1, 0.2))
+    arch = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
+    expect = float(LatencyModel(table, nb201, "cifar10").predict([arch])[0])
+    assert profiled_device_latency("whatever-name", arch, str(table.path)) == pytest.approx(expect)
+    assert profiled_device_latency("whatever-name", arch) is None
