@@ -120,17 +120,28 @@ def compare_outputs(actual: np.ndarray, expected: np.ndarray, atol: float, rtol:
             "max_rel_err": rel, "tol_ratio": ratio if np.isfinite(ratio) else None}
 
 
-def ort_session(path: str | os.PathLike, threads: int = 1):
-    """A CPU onnxruntime session with pinned, recorded settings (see `ort_settings`)."""
+GRAPH_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                      "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def ort_session(path: str | os.PathLike, threads: int = 1, inter_op_threads: int = 1,
+                graph_optimization: str = "all", providers=("CPUExecutionProvider",)):
+    """An onnxruntime session with pinned, recorded settings (see `ort_settings`).
+
+    Defaults: CPU provider, every graph optimisation, sequential execution. Profiling runners
+    pass their own threads, optimisation level and (GPU) providers.
+    """
     import onnxruntime as ort
 
+    if graph_optimization not in GRAPH_OPTIMIZATION:
+        raise HwnasError(f"unknown graph optimisation level {graph_optimization!r}; valid: {', '.join(GRAPH_OPTIMIZATION)}")
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_OPTIMIZATION[graph_optimization])
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    opts.inter_op_num_threads = inter_op_threads
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), sess_options=opts, providers=list(providers))
 
 
 def ort_settings(threads: int) -> dict:

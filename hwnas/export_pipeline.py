@@ -35,13 +35,29 @@ WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; ran
                 "weights give the right graph, size and latency but not that accuracy.")
 
 
-def profiled_device_latency(run_device_name: str, arch: Any) -> float | None:
+def profiled_device_latency(run_device_name: str, arch: Any, table: str | None = None) -> float | None:
     """Latency (ms) of `arch` from a latency table profiled by hwnas on `run_device_name`.
 
-    Hook for the profiling module (latency_tables/<device>.json): returns None until it is
-    wired in, and the manifest then says why `device_latency_ms` is null.
+    The table is `table` (the run's device.path) or latency_tables/<device>.json (written by
+    hwnas-profile); None when there is none, and the manifest then says why `device_latency_ms` is null.
     """
-    return None
+    from hwnas.latency.profiled import load_model
+    from hwnas.profiling.table import table_path
+    from hwnas.spaces import SPACES
+
+    path = Path(os.path.expanduser(table)) if table else table_path(run_device_name)
+    if not path.is_file():
+        return None
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _PROFILED_MODELS:
+        from hwnas.profiling.table import LatencyTable
+
+        space_name = LatencyTable.load(path).fingerprint.get("space", "nb201")
+        _PROFILED_MODELS[key] = load_model(path, SPACES.get(space_name)(), check_machine=False)
+    return float(_PROFILED_MODELS[key].predict([arch])[0])
+
+
+_PROFILED_MODELS: dict = {}  # (table path, mtime) -> LatencyModel, so a batch of exports loads it once
 
 
 @dataclass
@@ -220,7 +236,8 @@ def machine_info() -> dict:
 
 # --- one model --------------------------------------------------------------------------------
 
-def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig) -> dict:
+def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig,
+               device_table: str | None = None) -> dict:
     """Export, verify and measure one architecture; returns its manifest entry (never raises
     HwnasError for a model-level failure: the entry says status "failed" and why)."""
     name = model_name(space.name, target)
@@ -235,7 +252,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
                 "sha256", "measured_latency_ms", "tensorrt"):
         entry[key] = None
-    device_ms = profiled_device_latency(device_name, target.arch)
+    device_ms = profiled_device_latency(device_name, target.arch, device_table)
     entry["device_latency_ms"] = device_ms
     entry["device_latency_note"] = (f"profiled latency table for {device_name}" if device_ms is not None else
                                     f"no hwnas-profiled latency table for device {device_name!r}; "
@@ -349,9 +366,11 @@ def run_export(cfg: ExportConfig) -> dict:
     models = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
                file=sys.stderr, leave=False)
+    device_cfg = run.config.get("device") or {}
+    device_table = device_cfg.get("path") if device_cfg.get("kind") == "profiled" else None
     for target in bar:
         bar.set_postfix_str(str(target.index if target.index is not None else target.arch_str)[:40])
-        models.append(export_one(target, space, dataset, run.device, out, cfg))
+        models.append(export_one(target, space, dataset, run.device, out, cfg, device_table))
 
     failed = [m for m in models if m["status"] != "ok"]
     trt_failed = [m for m in models if (m.get("tensorrt") or {}).get("status") == "failed"]

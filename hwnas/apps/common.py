@@ -8,7 +8,7 @@ from typing import Sequence
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def check_group_choices(argv: Sequence[str], groups: Sequence[str]) -> None:
+def check_group_choices(argv: Sequence[str], groups: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     """`group=name` for an unknown name: one line listing the valid names, exit 2.
 
     Hydra's own message for this is buried in its search-path dump; users deserve better.
@@ -18,7 +18,7 @@ def check_group_choices(argv: Sequence[str], groups: Sequence[str]) -> None:
         key = key.lstrip("+~")
         if not sep or key not in groups or not value:
             continue
-        valid = sorted(p.stem for p in (CONF_DIR / key).glob("*.yaml"))
+        valid = sorted(p.stem for p in (conf_dir / key).glob("*.yaml"))
         if value not in valid:
             print(f"hwnas: error: unknown {key} {value!r}; valid {key}s: {', '.join(valid)}", file=sys.stderr)
             raise SystemExit(2)

@@ -13,8 +13,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.spaces.nb201_net import EDGES, OPS, NB201Network
+from hwnas.spaces.base import Arch, OpSpec, SearchSpace
+from hwnas.spaces.nb201_net import EDGES, OPS, NB201Network, op_module
 
 N_EDGES = len(EDGES)
 N_OPS = len(OPS)
@@ -156,6 +156,10 @@ class NB201Space(SearchSpace):
         c2i = self._maps()[0]
         return c2i[np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))]
 
+    def index_codes(self) -> np.ndarray:
+        """The base-5 code (NB201Arch.code) of every architecture, in benchmark index order."""
+        return self._maps()[1]
+
     def from_index(self, index: int) -> NB201Arch:
         codes = self._maps()[1]
         if not 0 <= int(index) < len(codes):
@@ -204,3 +208,62 @@ class NB201Space(SearchSpace):
 
     def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3) -> NB201Network:
         return NB201Network(arch.op_names, num_classes, self.channels, self.cells_per_stage, in_channels)
+
+    # --- operations (latency tables) ---------------------------------------------------------
+    # ops(arch) lists one OpSpec per layer the network runs, in execution order, repeats included
+    # (5 cells per stage run the same edge op 5 times). `none` is listed and timed: the network
+    # computes it (x * 0, a real Mul node in the ONNX graph), and listing it keeps every
+    # architecture's op count equal, so per-call overhead is a constant that calibration absorbs.
+    # `add` is each node's sum of its incoming edges (node 2: 1 add, node 3: 2 adds per cell).
+    def ops(self, arch: NB201Arch, dataset: str = "cifar10") -> list[OpSpec]:
+        fixed_head, fixed_tail, per_stage_fixed, edge_ops = self._op_parts(dataset)
+        out = list(fixed_head)
+        for stage, (reduction, adds) in enumerate(per_stage_fixed):
+            out.extend(reduction)
+            for _ in range(self.cells_per_stage):
+                for name in arch.op_names:
+                    out.append(edge_ops[stage][name])
+                out.extend(adds)
+        out.extend(fixed_tail)
+        return out
+
+    def ops_decomposition(self, dataset: str = "cifar10") -> tuple[list[OpSpec], dict[str, list[OpSpec]]]:
+        """(fixed, per_edge): ops(arch) is, as a multiset, fixed + per_edge[op] for each of its 6 edges.
+
+        Lets a latency model price all 15,625 architectures with one lookup per edge op.
+        """
+        fixed_head, fixed_tail, per_stage_fixed, edge_ops = self._op_parts(dataset)
+        fixed = list(fixed_head)
+        for reduction, adds in per_stage_fixed:
+            fixed.extend(reduction)
+            fixed.extend(adds * self.cells_per_stage)
+        fixed.extend(fixed_tail)
+        per_edge = {name: [edge_ops[s][name] for s in range(3) for _ in range(self.cells_per_stage)] for name in OPS}
+        return fixed, per_edge
+
+    def distinct_ops(self, dataset: str = "cifar10") -> list[OpSpec]:
+        """Every distinct OpSpec any architecture of the space runs on `dataset`, in a fixed order."""
+        fixed, per_edge = self.ops_decomposition(dataset)
+        seen: dict[str, OpSpec] = {}
+        for spec in [*fixed, *(s for name in OPS for s in per_edge[name])]:
+            seen.setdefault(spec.key, spec)
+        return list(seen.values())
+
+    def op_module(self, spec: OpSpec):
+        """(torch module, input shape (C, H, W)) running `spec` alone, built from the network's own classes."""
+        return op_module(spec.op, spec.c_in, spec.c_out), (spec.c_in, spec.h, spec.w)
+
+    def _op_parts(self, dataset: str):
+        (c_img, h, w), classes = self._dataset(dataset)
+        c = self.channels
+        head = [OpSpec("stem", c_img, c, h, w, 1)]
+        stages, edge_ops = [], []
+        for stage in range(3):
+            reduction = []
+            if stage > 0:
+                reduction = [OpSpec("reduction", c, 2 * c, h, w, 2)]
+                c, h, w = 2 * c, (h - 1) // 2 + 1, (w - 1) // 2 + 1  # conv 3x3, stride 2, pad 1
+            stages.append((reduction, [OpSpec("add", c, c, h, w, 1)] * 3))
+            edge_ops.append({name: OpSpec(name, c, c, h, w, 1) for name in OPS})
+        tail = [OpSpec("head", c, classes, h, w, 1)]
+        return head, tail, stages, edge_ops

@@ -89,9 +89,7 @@ class NB201Network(nn.Module):
     def __init__(self, ops: Sequence[str], num_classes: int, channels: int = 16,
                  cells_per_stage: int = 5, in_channels: int = 3):
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
-        )
+        self.stem = Stem(in_channels, channels)
         layers: list[nn.Module] = []
         c = channels
         for stage in range(3):
@@ -107,3 +105,45 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+class Stem(nn.Sequential):
+    """The network's stem: conv 3x3 + BN (the same layers NB201Network builds)."""
+
+    def __init__(self, in_channels: int, channels: int):
+        super().__init__(nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+
+
+class Head(nn.Module):
+    """The network's tail: BN + ReLU, global average pool, classifier."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.lastact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=False))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.lastact(x)), 1))
+
+
+class NodeSum(nn.Module):
+    """A cell node's sum of two incoming edges (one Add node; one input suffices to time it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x
+
+
+def op_module(op: str, c_in: int, c_out: int, num_classes: int | None = None) -> nn.Module:
+    """One layer of the network as a stand-alone module, for timing it alone (latency tables)."""
+    if op in OPS:
+        return make_op(op, c_in)
+    if op == "stem":
+        return Stem(c_in, c_out)
+    if op == "reduction":
+        return ResidualReduction(c_in, c_out)
+    if op == "add":
+        return NodeSum()
+    if op == "head":
+        return Head(c_in, c_out if num_classes is None else num_classes)
+    raise ValueError(f"unknown NAS-Bench-201 layer {op!r}; valid: {', '.join((*OPS, 'stem', 'reduction', 'add', 'head'))}")

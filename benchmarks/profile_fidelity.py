@@ -1,0 +1,88 @@
+"""Latency-table fidelity and cost on this machine's CPU (onnxruntime, 1 thread, batch 1).
+
+Profiles NAS-Bench-201 afresh into benchmarks/results/profile_fidelity/ (never the committed
+table), then prints:
+  * the cost of building the table: seconds and timed runs, for the operations alone and with
+    the end-to-end timings of calibration + validation;
+  * the estimated cost of timing all 15,625 architectures end to end instead
+    (mean measured e2e latency x repeats x 15,625; and with the measured per-architecture
+    export + session overhead) and the ratio to the table's cost;
+  * validation figures (Kendall tau, Spearman rho, MAPE, within 5% / 10%) of the raw table
+    sum and of the calibrated prediction on architectures disjoint from the calibration ones;
+  * validation MAPE against the number k of end-to-end timings the calibration is fitted on.
+
+    python benchmarks/profile_fidelity.py                      # calibrate=20 validate=30
+    python benchmarks/profile_fidelity.py --validate 100 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+N_ARCHS = 15625
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calibrate", type=int, default=20)
+    ap.add_argument("--validate", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=300)
+    ap.add_argument("--e2e-repeats", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "profile_fidelity"))
+    args = ap.parse_args()
+
+    from hwnas.apps.profile import default_device_name, run_profile
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+    from hwnas.profiling.machine import cpu_governor, cpu_model
+
+    cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), threads=args.threads, repeats=args.repeats,
+                        e2e_repeats=args.e2e_repeats, calibrate=args.calibrate, validate=args.validate,
+                        seed=args.seed, out_dir=args.out, overwrite=True, progress=False)
+    cfg.device = default_device_name(cfg)
+    load = os.getloadavg()
+    rep = run_profile(cfg)
+    cost = __import__("json").loads(rep.path.read_text())["cost"]
+    e2e_models = max(cost["e2e_models"], 1)
+    per_arch_s = cost["e2e_seconds"] / e2e_models  # export + session + warm-up + repeats, measured
+    timing_only_s = rep.e2e_mean_ms * 1e-3 * cfg.e2e_repeats * N_ARCHS
+    whole_s = per_arch_s * N_ARCHS
+    table_s = cost["op_seconds"]
+    with_e2e_s = cost["op_seconds"] + cost["e2e_seconds"]
+
+    print(f"CPU: {cpu_model()}, governor {cpu_governor()}, threads {cfg.threads}, batch {cfg.batch}, "
+          f"load average before {load[0]:.2f} (shared machine: timings are noisy)")
+    print(f"table: {rep.path}")
+    print(f"table build: {cost['op_models']} models (ops, chains of ops, overhead probes), {cost['op_timed_runs']} timed runs, "
+          f"{table_s:.1f} s; with {cost['e2e_models']} end-to-end architectures "
+          f"({cost['e2e_timed_runs']} timed runs): {with_e2e_s:.1f} s")
+    print(f"all {N_ARCHS} architectures end to end: mean e2e {rep.e2e_mean_ms:.3f} ms x {cfg.e2e_repeats} repeats x "
+          f"{N_ARCHS} = {timing_only_s / 3600:.2f} h of timed runs alone "
+          f"(ratio to the table build {timing_only_s / table_s:.0f}x); with the measured export and warm-up "
+          f"cost per architecture ({per_arch_s:.2f} s): {whole_s / 3600:.2f} h "
+          f"(ratio {whole_s / table_s:.0f}x to the table, {whole_s / with_e2e_s:.0f}x to table + calibration + validation)")
+    val = rep.validation or {}
+    for kind in ("raw", "calibrated"):
+        f = val.get(kind)
+        if f:
+            print(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:10s}: "
+                  f"tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.1f}%  "
+                  f"within 5% {100 * f['within_5pct']:.0f}%  within 10% {100 * f['within_10pct']:.0f}%")
+    if rep.calibration:
+        print(f"calibration: measured = {rep.calibration['a']:.4f} x table sum {rep.calibration['b']:+.4f} ms")
+        print("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
+              "(median / mean over random k-subsets):")
+        for c in rep.calibration.get("curve", []):
+            print(f"  k={c['k']:3d}: {c['val_mape_pct_median']:6.1f}% / {c['val_mape_pct_mean']:7.1f}%  "
+                  f"(std {c['val_mape_pct_std']:.1f}, within 10% {100 * c['val_within_10pct_mean']:.0f}%, {c['draws']} draws)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""`hwnas-profile`: measure a device's latency table (Hydra app, conf/profile/profile.yaml).
+
+Times every distinct operation of the space with the chosen runner, then whole architectures
+end to end to calibrate and validate the table. Resumable: rerun the same command after an
+interruption and only what is missing is measured.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from hwnas.apps.common import CONF_DIR, check_group_choices
+from hwnas.errors import ConfigError, HwnasError, exit_on_user_error
+from hwnas.profiling.config import ProfileConfig, store_profile_schemas
+
+PROFILE_CONF = CONF_DIR / "profile"
+log = logging.getLogger("hwnas.profile")
+store_profile_schemas()
+
+
+def default_device_name(cfg: ProfileConfig) -> str:
+    """A name that says what the table is: where, which runtime, threads, batch (and precision)."""
+    from hwnas.profiling import machine
+
+    r = cfg.runner
+    if r.name == "ort_cpu":
+        name = f"cpu-ort-{machine.cpu_slug()}-t{cfg.threads}-b{cfg.batch}"
+    else:
+        gpu = re.sub(r"[^a-z0-9]+", "-", (machine.gpu_name() or "gpu").lower()).strip("-")
+        name = f"{r.name.replace('_', '')}-{gpu}-b{cfg.batch}"
+    if r.precision != "fp32":
+        name += f"-{r.precision}"
+    if cfg.dataset != "cifar10":
+        name += f"-{cfg.dataset.lower()}"
+    return name
+
+
+def make_runner(cfg: ProfileConfig):
+    from hwnas.profiling.runners import RUNNERS, TimingSettings
+
+    for key in ("threads", "batch", "repeats", "e2e_repeats"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{key}={getattr(cfg, key)} must be >= 1")
+    if cfg.warmup < 0:
+        raise ConfigError(f"warmup={cfg.warmup} must be >= 0")
+    settings = TimingSettings(warmup=cfg.warmup, repeats=cfg.repeats, intra_op_threads=cfg.threads,
+                              inter_op_threads=cfg.runner.inter_op_threads,
+                              graph_optimization=cfg.runner.graph_optimization, batch=cfg.batch,
+                              precision=cfg.runner.precision)
+    runner = RUNNERS.get(cfg.runner.name)(settings, seed=cfg.seed, **cfg.runner.options)
+    ok, why = runner.available()
+    if not ok:
+        raise HwnasError(f"runner {cfg.runner.name} cannot run here: {why}")
+    return runner
+
+
+def register_device(name: str) -> Path | None:
+    """conf/device/<name>.yaml for a table in latency_tables/, so `hwnas-search device=<name>` works."""
+    from hwnas.io import write_text_atomic
+
+    path = CONF_DIR / "device" / f"{name}.yaml"
+    if path.exists():
+        return None
+    write_text_atomic(path, f"# Latency table latency_tables/{name}.json measured by hwnas-profile\n"
+                            f"defaults:\n  - /schema/device/base@_here_\n  - _self_\n"
+                            f"name: {name}\nkind: profiled\npath: null  # default: latency_tables/<name>.json\n")
+    return path
+
+
+def run_profile(cfg: ProfileConfig):
+    from hwnas.profiling.profiler import profile
+    from hwnas.profiling.table import TABLE_DIR, LatencyTable, table_path
+    from hwnas.spaces import SPACES
+
+    space = SPACES.get(cfg.space)()
+    shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
+    runner = make_runner(cfg)
+    device = cfg.device or default_device_name(cfg)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", device):
+        raise ConfigError(f"device={device!r}: use letters, digits, '-', '_' and '.' (it names a file)")
+    path = table_path(device, cfg.out_dir)
+    fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape}
+    settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,
+                "calibrate": cfg.calibrate, "validate": cfg.validate}
+    table = LatencyTable.open(path, device, fingerprint, settings, overwrite=cfg.overwrite)
+    plot = path.with_suffix(".png") if cfg.plot else None
+    try:
+        report = profile(space, cfg.dataset, runner, table, cfg.calibrate, cfg.validate, cfg.e2e_repeats, cfg.seed,
+                         cfg.progress, plot)
+    finally:
+        runner.close()
+    if Path(cfg.out_dir or TABLE_DIR).resolve() == TABLE_DIR.resolve():
+        report.extra["device_config"] = register_device(device)
+    report.extra["device"] = device
+    report.extra["overhead_probes"] = sum(e["op"] == "noop" for e in table.entries.values())
+    return report
+
+
+def _fmt(fid: dict | None) -> str:
+    if not fid:
+        return "n/a"
+    return (f"Kendall tau {fid['kendall_tau']:.3f}, Spearman rho {fid['spearman_rho']:.3f}, MAPE {fid['mape_pct']:.1f}%, "
+            f"within 5% {100 * fid['within_5pct']:.0f}%, within 10% {100 * fid['within_10pct']:.0f}%")
+
+
+@exit_on_user_error
+def _run(cfg: DictConfig) -> None:
+    typed: ProfileConfig = OmegaConf.to_object(cfg)
+    rep = run_profile(typed)
+    device = rep.extra["device"]
+    probes = rep.extra["overhead_probes"]
+    log.info("latency table %s: %d operations + %d per-call overhead probes (%d measured now, %d whole "
+             "architectures timed end to end now, %d timed runs) in %.1f s", rep.path, rep.n_ops - probes, probes,
+             rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
+    if rep.calibration:
+        log.info("calibration on %d architectures: measured = %.4f * table sum %+.4f ms", rep.calibration["n"],
+                 rep.calibration["a"], rep.calibration["b"])
+    if rep.validation:
+        log.info("validation on %d other architectures, table sum: %s", rep.validation["n"], _fmt(rep.validation["raw"]))
+        log.info("validation on %d other architectures, calibrated: %s", rep.validation["n"],
+                 _fmt(rep.validation["calibrated"]))
+    if typed.plot and rep.validation:
+        log.info("plot: %s", rep.path.with_suffix(".png"))
+    if rep.extra.get("device_config"):
+        log.info("registered conf/device/%s.yaml", device)
+    from hwnas.profiling.table import TABLE_DIR
+
+    if rep.path.parent.resolve() == TABLE_DIR.resolve() and (CONF_DIR / "device" / f"{device}.yaml").exists():
+        log.info("search with it: hwnas-search device=%s", device)
+    else:
+        log.info("search with it: hwnas-search device=profiled device.name=%s device.path=%s", device, rep.path)
+
+
+@hydra.main(config_path=str(PROFILE_CONF), config_name="profile", version_base=None)
+def _hydra_main(cfg: DictConfig) -> None:
+    _run(cfg)
+
+
+def main() -> None:
+    check_group_choices(sys.argv[1:], ("runner",), PROFILE_CONF)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

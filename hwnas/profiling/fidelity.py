@@ -1,0 +1,53 @@
+"""How well predicted latencies match measured ones: rank correlation and relative error."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """Kendall tau, Spearman rho (scipy), MAPE (%), share within +-5% and +-10% of measured, n."""
+    from scipy.stats import kendalltau, spearmanr
+
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.ndim != 1 or p.size < 2:
+        raise ValueError("fidelity needs two 1-D arrays of one length >= 2")
+    rel = np.abs(p - m) / m
+    return {"n": int(p.size), "kendall_tau": float(kendalltau(p, m).statistic),
+            "spearman_rho": float(spearmanr(p, m).statistic), "mape_pct": float(100 * rel.mean()),
+            "within_5pct": float(np.mean(rel <= 0.05)), "within_10pct": float(np.mean(rel <= 0.10))}
+
+
+def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20), draws: int = 50,
+                      seed: int = 0) -> list[dict]:
+    """Validation error of calibrations fitted on k of the calibration architectures.
+
+    For each k <= n_cal, `draws` seeded random k-subsets (one when k = n_cal); returns per k the
+    median, mean and std over draws of validation MAPE and the mean within-10% share. The validation set is never
+    used for fitting.
+    """
+    from hwnas.profiling.latency_model import fit_calibration
+
+    cs, cm = np.asarray(cal_sum, float), np.asarray(cal_meas, float)
+    vs, vm = np.asarray(val_sum, float), np.asarray(val_meas, float)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in ks:
+        if k > len(cs):
+            continue
+        mapes, w10 = [], []
+        for _ in range(1 if k == len(cs) else draws):
+            pick = rng.choice(len(cs), size=k, replace=False)
+            if np.ptp(cs[pick]) == 0:
+                continue
+            a, b = fit_calibration(cs[pick], cm[pick])
+            rel = np.abs(a * vs + b - vm) / vm
+            mapes.append(100 * rel.mean())
+            w10.append(np.mean(rel <= 0.10))
+        if mapes:
+            out.append({"k": int(k), "draws": len(mapes), "val_mape_pct_median": float(np.median(mapes)),
+                        "val_mape_pct_mean": float(np.mean(mapes)),
+                        "val_mape_pct_std": float(np.std(mapes)), "val_within_10pct_mean": float(np.mean(w10))})
+    return out

@@ -1,0 +1,39 @@
+"""Predicted vs measured latency scatter of a table's validation architectures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.io import atomic_path
+
+
+def plot_validation(path: Path, table_sum, measured, calibration, device: str, validation: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vs, vm = np.asarray(table_sum, float), np.asarray(measured, float)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    raw = validation.get("raw") or {}
+    ax.scatter(vm, vs, s=18, marker="x", color="tab:gray",
+               label=f"table sum (tau {raw.get('kendall_tau', float('nan')):.2f}, MAPE {raw.get('mape_pct', float('nan')):.1f}%)")
+    pts = [vm, vs]
+    if calibration is not None:
+        a, b = calibration
+        cal = validation.get("calibrated") or {}
+        ax.scatter(vm, a * vs + b, s=18, color="tab:blue",
+                   label=f"calibrated (tau {cal.get('kendall_tau', float('nan')):.2f}, MAPE {cal.get('mape_pct', float('nan')):.1f}%)")
+        pts.append(a * vs + b)
+    lo, hi = min(p.min() for p in pts), max(p.max() for p in pts)
+    ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, label="predicted = measured")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="tab:green", alpha=0.12, label="±10%")
+    ax.set_xlabel("measured end-to-end latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{device}: {len(vm)} validation architectures", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

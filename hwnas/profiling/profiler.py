@@ -1,0 +1,204 @@
+"""Profile a device: time every distinct operation of a space, then whole architectures
+end to end to calibrate and validate the table (hwnas-profile's work, without Hydra)."""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwnas.errors import HwnasError
+from hwnas.export import export_onnx
+from hwnas.profiling.fidelity import calibration_curve, fidelity
+from hwnas.profiling.latency_model import NOOP, LatencyModel, fit_calibration, overhead_specs
+from hwnas.profiling.runners.base import Runner
+from hwnas.profiling.table import LatencyTable
+from hwnas.spaces.base import SearchSpace
+
+
+@dataclass
+class ProfileReport:
+    """What one profile run did; printed by the app, used by benchmarks/profile_fidelity.py."""
+
+    path: Path
+    n_ops: int
+    ops_measured: int
+    e2e_measured: int
+    timed_runs: int  # timed model runs this session (warm-up excluded)
+    seconds: float
+    op_seconds: float
+    e2e_seconds: float
+    calibration: dict | None = None
+    validation: dict | None = None
+    e2e_mean_ms: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _seeded(build, seed: int):
+    # Same spec + seed -> same weights, and the caller's RNG is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+CHAIN = 8  # copies of a shape-preserving op timed in a row to get its marginal in-graph cost
+
+
+def _op(space: SearchSpace, spec, seed: int, copies: int = 1):
+    if spec.op == NOOP:  # the per-call overhead probe (see latency_model.py)
+        return torch.nn.Identity(), (spec.c_in, spec.h, spec.w)
+    module, shape = _seeded(lambda: space.op_module(spec), seed)  # seeded init
+    if copies > 1:
+        module = _seeded(lambda: torch.nn.Sequential(*(space.op_module(spec)[0] for _ in range(copies))), seed)
+    return module.eval(), shape
+
+
+def chainable(space: SearchSpace, spec) -> bool:
+    """Whether the op maps its input shape to itself, so copies of it can run back to back."""
+    if spec.op == NOOP:
+        return False
+    module, shape = _op(space, spec, 0)
+    with torch.no_grad():
+        return tuple(module(torch.zeros(1, *shape)).shape) == (1, *shape)
+
+
+def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 0, copies: int = 1) -> tuple[int, ...]:
+    """Export `spec` alone (or `copies` of it in a row) to `path`, checked by onnx's checker;
+    returns the input shape with batch."""
+    module, shape = _op(space, spec, seed, copies)
+    export_onnx(module, torch.zeros(batch, *shape), path, dynamic_batch=False)
+    return (batch, *shape)
+
+
+def export_arch(space: SearchSpace, arch, dataset: str, path: Path, batch: int = 1, seed: int = 0) -> tuple[int, ...]:
+    """Export the whole network of `arch` to `path`; returns the input shape with batch."""
+    shape = tuple(space.input_shape(dataset))
+    model = _seeded(lambda: space.build(arch, space.num_classes(dataset), in_channels=shape[0]), seed).eval()
+    export_onnx(model, torch.zeros(batch, *shape), path, dynamic_batch=False)
+    return (batch, *shape)
+
+
+def sample_archs(space: SearchSpace, n: int, seed: int) -> list:
+    """`n` distinct architectures drawn uniformly with a seeded generator (same seed, same list)."""
+    rng = np.random.default_rng([seed, 201])
+    seen: dict[str, object] = {}
+    while len(seen) < n:
+        a = space.sample(rng)
+        seen.setdefault(str(a), a)
+    return list(seen.values())
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    # tqdm shows elapsed time and the ETA from the mean time per item so far.
+    return tqdm(total=total, desc=desc, unit="model", disable=not progress or total == 0, file=sys.stderr,
+                leave=False)
+
+
+def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int = 0,
+                progress: bool = True) -> tuple[int, int]:
+    """Time every distinct op of `space` missing from `table`; saves after each.
+
+    Returns (ops measured, models timed: an op alone and, where chainable, its chain)."""
+    ops = space.distinct_ops(dataset)
+    todo = table.missing([*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))])
+    models = 0
+    with _bar(len(todo), "operations", progress) as bar:
+        for spec in todo:
+            bar.set_postfix_str(spec.key[:40])
+            path = work / f"{spec.key}.onnx"
+            shape = export_op(space, spec, path, runner.settings.batch, seed)
+            single = runner.time(path, shape)
+            chain = None
+            if chainable(space, spec):
+                # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
+                # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
+                export_op(space, spec, path, runner.settings.batch, seed, copies=CHAIN)
+                chain = runner.time(path, shape)
+            models += 1 + (chain is not None)
+            table.add(spec, single, chain, CHAIN)
+            table.save()
+            path.unlink(missing_ok=True)
+            bar.update()
+    return len(todo), models
+
+
+def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, work: Path, seed: int = 0,
+               progress: bool = True) -> int:
+    """Time whole architectures end to end (those not yet in table.e2e); saves after each."""
+    todo = [a for a in archs if str(a) not in table.e2e]
+    with _bar(len(todo), "end-to-end", progress) as bar:
+        for i, arch in enumerate(todo):
+            path = work / f"arch{i}.onnx"
+            shape = export_arch(space, arch, dataset, path, runner.settings.batch, seed)
+            table.add_e2e(str(arch), runner.time(path, shape))
+            table.save()
+            path.unlink(missing_ok=True)
+            bar.update()
+    return len(todo)
+
+
+def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, val_archs,
+                           plot_path: Path | None = None) -> None:
+    """Fit (a, b) on `cal_archs`, score raw and calibrated predictions on the disjoint `val_archs`;
+    both stored in the table (calibration, validation)."""
+    model = LatencyModel(table, space, dataset)
+    measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
+    table.calibration = table.validation = None
+    a = b = None
+    if cal_archs:
+        cs, cm = model.table_sum(cal_archs), measured(cal_archs)
+        a, b = fit_calibration(cs, cm)
+        table.calibration = {"a": a, "b": b, "n": len(cal_archs), "method": "least squares measured ~ a*sum + b",
+                             "archs": [str(x) for x in cal_archs], "fit": fidelity(a * cs + b, cm) if len(cs) > 2 else None}
+    if val_archs:
+        vs, vm = model.table_sum(val_archs), measured(val_archs)
+        table.validation = {"n": len(val_archs), "archs": [str(x) for x in val_archs],
+                            "disjoint_from_calibration": not set(map(str, val_archs)) & set(map(str, cal_archs)),
+                            "raw": fidelity(vs, vm) if len(vs) >= 2 else None,
+                            "calibrated": fidelity(a * vs + b, vm) if a is not None and len(vs) >= 2 else None,
+                            "table_sum_ms": vs.tolist(), "measured_ms": vm.tolist()}
+        if cal_archs:
+            table.calibration["curve"] = calibration_curve(cs, cm, vs, vm)
+        if plot_path is not None and len(vs) >= 2:
+            from hwnas.profiling.plot import plot_validation
+
+            plot_validation(plot_path, vs, vm, (a, b) if a is not None else None, table.device, table.validation)
+    table.save()
+
+
+def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate: int = 10, validate: int = 30,
+            e2e_repeats: int | None = None, seed: int = 0, progress: bool = True,
+            plot_path: Path | None = None) -> ProfileReport:
+    """The whole profile: ops, end-to-end timings, calibration, validation (resumable)."""
+    ok, why = runner.available()
+    if not ok:
+        raise HwnasError(f"runner {runner.name} cannot run here: {why}")
+    if calibrate < 0 or validate < 0 or calibrate == 1:
+        raise HwnasError(f"calibrate={calibrate} and validate={validate} must be >= 0 (calibrate 0 or >= 2)")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp:
+        work = Path(tmp)
+        n_ops, op_models = profile_ops(space, dataset, runner, table, work, seed, progress)
+        t_ops = time.perf_counter() - t0
+        archs = sample_archs(space, calibrate + validate, seed)
+        cal, val = archs[:calibrate], archs[calibrate:]
+        e2e_runner = runner
+        if e2e_repeats is not None and e2e_repeats != runner.settings.repeats:
+            e2e_runner = type(runner)(replace(runner.settings, repeats=e2e_repeats), **runner.options)
+        t1 = time.perf_counter()
+        n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress)
+        t_e2e = time.perf_counter() - t1
+    timed = op_models * runner.settings.repeats + n_e2e * e2e_runner.settings.repeats
+    for key, val_ in (("op_seconds", t_ops), ("op_models", op_models), ("op_timed_runs", op_models * runner.settings.repeats),
+                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats)):
+        table.cost[key] = table.cost.get(key, 0) + val_
+    calibrate_and_validate(space, dataset, table, cal, val, plot_path)
+    e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
+    return ProfileReport(table.path, len(table), n_ops, n_e2e, timed, time.perf_counter() - t0, t_ops, t_e2e,
+                         table.calibration, table.validation, float(np.mean(e2e)) if e2e else None)

@@ -1,0 +1,171 @@
+"""LatencyTable: `latency_tables/<device>.json`, one measured latency per operation (+ e2e timings).
+
+Layout (schema_version 1):
+  schema_version, device, created_utc, fingerprint {runner, runtime versions, provider,
+  processor/GPU, threads, batch, precision, space, dataset, input_shape ...},
+  settings {warmup, repeats, ...}   how it was measured (not part of the identity)
+  entries {OpSpec.key: {op, c_in, c_out, h, w, stride, extra, median_ms, iqr_ms, p10_ms,
+           p90_ms, p99_ms, mean_ms, min_ms, n, outliers}; shape-preserving ops also chain_copies,
+           chain_median_ms, chain_iqr_ms, marginal_ms (their cost inside a graph)}
+  e2e {arch string: Timing}         whole architectures timed end to end
+  calibration {a, b, archs, curve}  measured ~= a * table sum + b   (hwnas/profiling/latency_model.py)
+  validation {raw: {...}, calibrated: {...}, archs}
+  cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
+
+The file is rewritten atomically after every measurement, so an interrupted profile resumes
+where it stopped: entries already in a table with the same fingerprint are not measured again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hwnas.errors import DataError, HwnasError
+from hwnas.io import write_json_atomic
+from hwnas.profiling.runners.base import Timing
+from hwnas.spaces.base import OpSpec
+
+SCHEMA_VERSION = 1
+TABLE_DIR = Path(__file__).resolve().parents[2] / "latency_tables"
+TIMING_FIELDS = tuple(Timing.__dataclass_fields__)
+
+
+class FingerprintMismatch(HwnasError):
+    """A table was measured under other settings or on another machine."""
+
+
+def table_path(device: str, out_dir: str | Path | None = None) -> Path:
+    return Path(out_dir if out_dir is not None else TABLE_DIR) / f"{device}.json"
+
+
+def fingerprint_diff(a: dict, b: dict) -> list[str]:
+    """'key: a != b' for every key whose value differs (missing counts as None)."""
+    return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+class LatencyTable:
+    def __init__(self, path: str | Path, device: str, fingerprint: dict, settings: dict | None = None):
+        self.path = Path(path)
+        self.device = device
+        self.fingerprint = dict(fingerprint)
+        self.settings = dict(settings or {})
+        self.created_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.entries: dict[str, dict] = {}
+        self.e2e: dict[str, dict] = {}
+        self.calibration: dict | None = None
+        self.validation: dict | None = None
+        self.cost: dict = {}  # seconds and timed runs spent building it, summed over resumed sessions
+
+    # --- lookups -----------------------------------------------------------------------
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def median(self, key: str) -> float:
+        return float(self.entries[key]["median_ms"])
+
+    def missing(self, specs) -> list[OpSpec]:
+        """Distinct specs (first occurrence order) with no entry yet."""
+        seen, out = set(), []
+        for s in specs:
+            if s.key not in self.entries and s.key not in seen:
+                seen.add(s.key)
+                out.append(s)
+        return out
+
+    # --- updates (each followed by save() by the profiler) --------------------------------
+    def add(self, spec: OpSpec, timing: Timing, chain: Timing | None = None, copies: int = 1) -> None:
+        """Store `timing` of the op alone and, when given, of `copies` of it back to back (marginal_ms)."""
+        entry = {"op": spec.op, "c_in": spec.c_in, "c_out": spec.c_out, "h": spec.h, "w": spec.w,
+                 "stride": spec.stride, "extra": dict(spec.extra), **timing.to_dict()}
+        if chain is not None:
+            entry.update(chain_copies=copies, chain_median_ms=chain.median_ms, chain_iqr_ms=chain.iqr_ms,
+                         marginal_ms=max((chain.median_ms - timing.median_ms) / (copies - 1), 0.0))
+        self.entries[spec.key] = entry
+
+    def add_e2e(self, arch: str, timing: Timing) -> None:
+        self.e2e[str(arch)] = timing.to_dict()
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.to_dict())
+
+    def to_dict(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "device": self.device, "created_utc": self.created_utc,
+                "fingerprint": self.fingerprint, "settings": self.settings, "entries": self.entries,
+                "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation, "cost": self.cost}
+
+    # --- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, current_fingerprint: dict | None = None) -> "LatencyTable":
+        """Read and validate a table; warns when `current_fingerprint` (this machine) differs."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"latency table {path} does not exist; run hwnas-profile to measure it")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"latency table {path} is corrupt or truncated (not valid JSON: {exc}); delete it "
+                            f"and re-run hwnas-profile") from None
+        table = cls._from_dict(path, raw)
+        if current_fingerprint is not None:
+            diff = fingerprint_diff(table.fingerprint, current_fingerprint)
+            if diff:
+                warnings.warn(f"latency table {path} was measured under other settings or hardware than this "
+                              f"machine's ({'; '.join(diff)}); its latencies describe that device", stacklevel=2)
+        return table
+
+    @classmethod
+    def _from_dict(cls, path: Path, raw) -> "LatencyTable":
+        def bad(what: str) -> DataError:
+            return DataError(f"latency table {path} is malformed: {what}; delete it and re-run hwnas-profile")
+
+        if not isinstance(raw, dict):
+            raise bad("top level is not a JSON object")
+        version = raw.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DataError(f"latency table {path} has schema_version {version!r}; this hwnas reads version "
+                            f"{SCHEMA_VERSION}; re-run hwnas-profile to measure it again")
+        for key, typ in (("device", str), ("fingerprint", dict), ("entries", dict)):
+            if not isinstance(raw.get(key), typ):
+                raise bad(f"'{key}' is missing or not a {typ.__name__}")
+        table = cls(path, raw["device"], raw["fingerprint"], raw.get("settings") or {})
+        table.created_utc = raw.get("created_utc", table.created_utc)
+        for section in ("entries", "e2e"):
+            rows = raw.get(section) or {}
+            if not isinstance(rows, dict):
+                raise bad(f"'{section}' is not an object")
+            for key, entry in rows.items():
+                if not isinstance(entry, dict):
+                    raise bad(f"{section}[{key!r}] is not an object")
+                for f in TIMING_FIELDS + tuple(k for k in ("marginal_ms", "chain_median_ms") if k in entry):
+                    v = entry.get(f)
+                    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                        raise bad(f"{section}[{key!r}].{f} is {v!r}, not a non-negative number")
+            getattr(table, section).update(rows)
+        table.calibration = raw.get("calibration")
+        table.validation = raw.get("validation")
+        table.cost = raw.get("cost") or {}
+        return table
+
+    @classmethod
+    def open(cls, path: str | Path, device: str, fingerprint: dict, settings: dict | None = None,
+             overwrite: bool = False) -> "LatencyTable":
+        """The table to profile into: the existing one (resume) when its fingerprint matches,
+        a fresh one when there is none or `overwrite`; a mismatch is an error (never mixed)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            table = cls.load(path)
+            diff = fingerprint_diff(table.fingerprint, fingerprint)
+            if diff:
+                raise FingerprintMismatch(
+                    f"latency table {path} was measured with other settings or hardware ({'; '.join(diff)}); "
+                    f"its entries cannot be mixed with new ones: pick another device=<name> or pass overwrite=true "
+                    f"to measure it afresh")
+            table.settings = dict(settings or table.settings)
+            return table
+        return cls(path, device, fingerprint, settings)

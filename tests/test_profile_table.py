@@ -1,0 +1,172 @@
+"""LatencyTable: round trip, resume, fingerprints, corrupt files; LatencyModel and calibration math."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from hwnas.errors import DataError, HwnasError
+from hwnas.profiling.fidelity import calibration_curve, fidelity
+from hwnas.profiling.latency_model import LatencyModel, fit_calibration
+from hwnas.profiling.runners import RUNNERS, TimingSettings
+from hwnas.profiling.table import SCHEMA_VERSION, FingerprintMismatch, LatencyTable
+from hwnas.spaces import NB201Space
+from profile_fixture import synthetic_table
+
+
+@pytest.fixture(scope="module")
+def space():
+    return NB201Space()
+
+
+def test_round_trip(space, tmp_path):
+    t = synthetic_table(space, tmp_path / "dev.json", calibration=(1.5, 0.25))
+    back = LatencyTable.load(tmp_path / "dev.json")
+    assert back.to_dict() == json.loads(json.dumps(t.to_dict()))
+    raw = json.loads((tmp_path / "dev.json").read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION
+    entry = raw["entries"]["nor_conv_3x3-cin16-cout16-h32-w32-s1"]
+    assert {"op", "c_in", "c_out", "h", "w", "stride", "median_ms", "iqr_ms", "p90_ms", "n"} <= set(entry)
+
+
+def test_corrupt_truncated_and_wrong_schema_are_one_clear_error(space, tmp_path):
+    path = tmp_path / "dev.json"
+    synthetic_table(space, path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(DataError, match=r"dev\.json is corrupt or truncated"):
+        LatencyTable.load(path)
+    path.write_text("\x00garbage")
+    with pytest.raises(DataError, match="corrupt or truncated"):
+        LatencyTable.load(path)
+    raw = json.loads(text)
+    raw["schema_version"] = 99
+    path.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match="schema_version 99"):
+        LatencyTable.load(path)
+    raw = json.loads(text)
+    raw["entries"]["stem-cin3-cout16-h32-w32-s1"]["median_ms"] = "fast"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match="stem-cin3-cout16-h32-w32-s1.*median_ms"):
+        LatencyTable.load(path)
+    with pytest.raises(DataError, match="does not exist"):
+        LatencyTable.load(tmp_path / "nope.json")
+
+
+def test_fingerprint_mismatch_on_resume_is_an_error_and_on_load_a_warning(space, tmp_path):
+    path = tmp_path / "dev.json"
+    t = synthetic_table(space, path)
+    other = {**t.fingerprint, "intra_op_threads": 4}
+    with pytest.raises(FingerprintMismatch, match="intra_op_threads"):
+        LatencyTable.open(path, "dev", other)
+    assert len(LatencyTable.open(path, "dev", other, overwrite=True)) == 0  # explicit fresh table
+    assert len(LatencyTable.open(path, "dev", t.fingerprint)) == len(t)  # same settings: resume
+    with pytest.warns(UserWarning, match="intra_op_threads"):
+        LatencyTable.load(path, current_fingerprint=other)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LatencyTable.load(path, current_fingerprint=dict(t.fingerprint))
+
+
+def test_missing_op_error_names_it_and_says_rerun(space, tmp_path):
+    key = "nor_conv_1x1-cin32-cout32-h16-w16-s1"
+    t = synthetic_table(space, tmp_path / "dev.json", drop=key)
+    with pytest.raises(DataError, match=rf"no entry for operation {key}.*re-run hwnas-profile"):
+        LatencyModel(t, space, "cifar10").predict([space.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|")])
+    with pytest.raises(DataError, match="head-cin64-cout100"):  # a table for cifar10 used for cifar100
+        LatencyModel(t, space, "cifar100").predict([space.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")])
+
+
+def test_model_sum_fast_path_equals_the_op_by_op_sum(space, tmp_path):
+    t = synthetic_table(space, tmp_path / "dev.json", calibration=(2.0, 0.5))
+    model = LatencyModel(t, space, "cifar10")
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(25)]
+    slow = []
+    for a in archs:
+        total = t.median("noop-cin3-cout3-h32-w32-s1")
+        for s in space.ops(a):
+            total += max(t.median(s.key) - t.median(f"noop-cin{s.c_in}-cout{s.c_in}-h{s.h}-w{s.w}-s1"), 0.0)
+        slow.append(total)
+    np.testing.assert_allclose(model.table_sum(archs), slow, rtol=1e-12)
+    np.testing.assert_allclose(model.predict(archs), 2.0 * np.array(slow) + 0.5, rtol=1e-12)
+    codes = np.array([a.code for a in archs])
+    np.testing.assert_allclose(model.predict_codes(codes), model.predict(archs), rtol=1e-12)
+
+
+def test_calibration_math_on_synthetic_numbers():
+    x = np.array([1.0, 2.0, 3.0, 5.0])
+    a, b = fit_calibration(x, 2.0 * x + 1.0)
+    assert a == pytest.approx(2.0) and b == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(1, 10, 200)
+    a, b = fit_calibration(xs, 0.8 * xs - 0.3 + rng.normal(0, 0.01, 200))
+    assert a == pytest.approx(0.8, abs=0.01) and b == pytest.approx(-0.3, abs=0.03)
+    with pytest.raises(HwnasError, match="at least 2"):
+        fit_calibration([1.0], [2.0])
+    with pytest.raises(HwnasError, match="different table sums"):
+        fit_calibration([1.0, 1.0], [2.0, 3.0])
+
+
+def test_fidelity_figures():
+    m = np.array([1.0, 2.0, 3.0, 4.0])
+    perfect = fidelity(m, m)
+    assert perfect["kendall_tau"] == pytest.approx(1) and perfect["mape_pct"] == 0 and perfect["within_5pct"] == 1
+    f = fidelity(m * np.array([1.04, 1.08, 0.8, 1.0]), m)
+    assert f["mape_pct"] == pytest.approx(100 * (0.04 + 0.08 + 0.2 + 0) / 4)
+    assert f["within_5pct"] == 0.5 and f["within_10pct"] == 0.75
+
+
+def test_calibration_curve_is_seeded_and_never_fits_on_validation():
+    rng = np.random.default_rng(0)
+    cs = rng.uniform(1, 3, 20)
+    vs = rng.uniform(1, 3, 30)
+    curve = calibration_curve(cs, 2 * cs + 1, vs, 2 * vs + 1, ks=(2, 5, 20))
+    assert [c["k"] for c in curve] == [2, 5, 20]
+    assert all(c["val_mape_pct_mean"] == pytest.approx(0, abs=1e-9) for c in curve)  # exact linear truth
+    y = 2 * cs + 1 + rng.normal(0, 0.2, 20)
+    assert calibration_curve(cs, y, vs, 2 * vs + 1, ks=(3, 10)) == calibration_curve(cs, y, vs, 2 * vs + 1, ks=(3, 10))
+
+
+def test_profile_resumes_and_a_second_run_measures_nothing(space, tmp_path):
+    from hwnas.profiling.profiler import profile
+
+    runner = RUNNERS.get("ort_cpu")(TimingSettings(warmup=1, repeats=2))
+    fp = {**runner.fingerprint(), "space": "nb201", "dataset": "cifar10"}
+    path = tmp_path / "cpu.json"
+    first = profile(space, "cifar10", runner, LatencyTable.open(path, "cpu", fp), calibrate=3, validate=3,
+                    e2e_repeats=2, progress=False, plot_path=tmp_path / "cpu.png")
+    assert first.ops_measured == first.n_ops == 22 + 4  # ops + per-call overhead probes
+    # 18 shape-preserving ops (15 edge ops, 3 node sums) are also timed as a chain of copies
+    assert first.e2e_measured == 6 and first.timed_runs == (26 + 18) * 2 + 6 * 2
+    chained = [e for e in json.loads(path.read_text())["entries"].values() if "marginal_ms" in e]
+    assert len(chained) == 18 and all(e["chain_copies"] == 8 and e["marginal_ms"] >= 0 for e in chained)
+    saved = json.loads(path.read_text())
+    cal, val = saved["calibration"], saved["validation"]
+    assert cal["n"] == 3 and val["n"] == 3 and val["disjoint_from_calibration"]
+    assert not set(cal["archs"]) & set(val["archs"])
+    for kind in ("raw", "calibrated"):
+        assert {"kendall_tau", "spearman_rho", "mape_pct", "within_5pct", "within_10pct"} <= set(val[kind])
+    assert (tmp_path / "cpu.png").read_bytes()[:4] == b"\x89PNG"
+    second = profile(space, "cifar10", runner, LatencyTable.open(path, "cpu", fp), calibrate=3, validate=3,
+                     e2e_repeats=2, progress=False)
+    assert second.ops_measured == 0 and second.e2e_measured == 0 and second.timed_runs == 0
+    assert json.loads(path.read_text())["entries"] == saved["entries"]
+
+
+def test_marginal_cost_from_a_chain_replaces_the_overhead_corrected_median(space, tmp_path):
+    t = synthetic_table(space, tmp_path / "dev.json")
+    arch = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    key = "nor_conv_3x3-cin32-cout32-h16-w16-s1"
+    before = LatencyModel(t, space, "cifar10").table_sum([arch])[0]
+    old = t.median(key) - t.median("noop-cin32-cout32-h16-w16-s1")
+    single = t.entries[key]
+    from hwnas.profiling.runners.base import summarize
+    from hwnas.spaces.base import OpSpec
+
+    t.add(OpSpec("nor_conv_3x3", 32, 32, 16, 16, 1), summarize([single["median_ms"]]), summarize([single["median_ms"] + 7 * 0.5]), 8)
+    assert t.entries[key]["marginal_ms"] == pytest.approx(0.5)
+    after = LatencyModel(t, space, "cifar10").table_sum([arch])[0]
+    assert after - before == pytest.approx(5 * (0.5 - old))  # 5 cells of stage 2 run it once each
+    t.save()
+    assert LatencyTable.load(t.path).entries[key]["marginal_ms"] == pytest.approx(0.5)
