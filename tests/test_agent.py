@@ -1,0 +1,212 @@
+"""The edge agent (profiling/agent.py) and its client (runner=remote), over loopback HTTP."""
+from __future__ import annotations
+
+import ast
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwnas.errors import HwnasError
+from hwnas.profiling.agent_client import AgentClient
+from hwnas.profiling.runners import RUNNERS, TimingSettings
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = REPO / "profiling" / "agent.py"
+TOKEN = "test-secret-token"
+LIMIT_MB = 0.01  # ~10 KiB: the tiny model fits, a padded one does not
+
+
+def tiny_model_bytes(pad: int = 0) -> bytes:
+    """y = relu(x) + 1 on a [1, 4] float input; `pad` bytes of doc string make it larger."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    one = numpy_helper.from_array(np.ones((1, 4), dtype=np.float32), "one")
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "one"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], initializer=[one],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], doc_string="x" * pad)
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def agent():
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HWNAS_AGENT_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, str(AGENT), "--host", "127.0.0.1", "--port", "0", "--token", TOKEN,
+         "--max-upload-mb", str(LIMIT_MB), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
+    )
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        pytest.fail(f"agent did not start: {line!r} {proc.stderr.read()}")
+    url = line.split("listening on", 1)[1].strip()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def model_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(tiny_model_bytes())
+    return path
+
+
+def remote(url: str, token: str = TOKEN, **settings):
+    return RUNNERS.get("remote")(TimingSettings(**{"warmup": 2, "repeats": 7, **settings}), url=url,
+                                 token=token, timeout_s=30)
+
+
+def test_timing_round_trip(agent, model_file):
+    runner = remote(agent)
+    assert runner.available() == (True, "")
+    timing = runner.time(model_file, (1, 4))
+    assert timing.n == 7
+    assert timing.median_ms > 0 and timing.min_ms <= timing.median_ms <= timing.p99_ms
+    assert timing.p10_ms <= timing.median_ms <= timing.p90_ms and timing.iqr_ms >= 0
+    assert 0 <= timing.outliers <= 7
+    fp = runner.fingerprint()
+    assert fp["runner"] == "remote" and fp["repeats"] == 7
+    assert "CPUExecutionProvider" in fp["providers"] and fp["onnxruntime"] and fp["cores"] >= 1
+    for key in ("cpu", "machine", "python", "governor"):
+        assert key in fp
+
+
+def test_agent_reports_the_settings_it_used(agent, model_file):
+    answer = AgentClient(agent, TOKEN).time(model_file, {"repeats": 3, "warmup": 0, "graph_optimization": "basic",
+                                                         "intra_op_threads": 1, "spinning": False})
+    assert answer["timing"]["n"] == 3
+    s = answer["settings"]
+    assert s["graph_optimization"] == "basic" and s["spinning"] is False and s["input_shape"] == [1, 4]
+    assert answer["providers"][0] == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("token", ["wrong-token", ""])
+def test_missing_or_wrong_token(agent, model_file, token):
+    client = AgentClient.__new__(AgentClient)  # bypass the client's own empty-token check
+    client.url, client.token, client.timeout_s = agent, token, 10.0
+    for call in (client.info, lambda: client.time(model_file, {})):
+        with pytest.raises(HwnasError, match="rejected the token"):
+            call()
+    # The runner with no token anywhere refuses before contacting the agent.
+    os.environ.pop("HWNAS_AGENT_TOKEN", None)
+    with pytest.raises(HwnasError, match="token"):
+        remote(agent, token="")
+
+
+def test_corrupt_model(agent):
+    with pytest.raises(HwnasError, match=r"\(422\): onnxruntime cannot load the model"):
+        AgentClient(agent, TOKEN).time(b"this is not an onnx model" * 10, {"input_shape": [1, 4]})
+
+
+def test_wrong_input_shape(agent, model_file):
+    with pytest.raises(HwnasError, match=r"does not fit the model's input"):
+        remote(agent).time(model_file, (1, 5))
+
+
+def test_oversized_upload_is_refused(agent, tmp_path):
+    big = tiny_model_bytes(pad=20_000)
+    # The agent itself answers 413 without reading the body ...
+    host, port = agent.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/time", body=big, headers={"Authorization": f"Bearer {TOKEN}"})
+    resp = conn.getresponse()
+    assert resp.status == 413 and "upload limit" in json.loads(resp.read())["error"]
+    conn.close()
+    # ... which the client reports clearly; the runner checks the limit before uploading.
+    with pytest.raises(HwnasError, match="upload limit"):
+        AgentClient(agent, TOKEN).time(big, {})
+    path = tmp_path / "big.onnx"
+    path.write_bytes(big)
+    with pytest.raises(HwnasError, match="upload limit"):
+        remote(agent).time(path, (1, 4))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"repeats": 0}, "repeats must be in 1..100000"),
+    ({"repeats": "5"}, "repeats must be an integer"),
+    ({"warmup": True}, "warmup must be an integer"),
+    ({"graph_optimization": "max"}, "graph_optimization must be one of"),
+    ({"provider": "NoSuchExecutionProvider"}, "not available on this agent"),
+    ({"input_shape": [1, -4]}, "input_shape must be a list"),
+    ({"repeat": 5}, "unknown setting"),
+])
+def test_bad_settings(agent, model_file, settings, message):
+    with pytest.raises(HwnasError, match=r"\(400\): .*" + message):
+        AgentClient(agent, TOKEN).time(model_file, settings)
+
+
+def test_unknown_endpoint(agent):
+    client = AgentClient(agent, TOKEN)
+    with pytest.raises(HwnasError, match="no hwnas agent endpoint"):
+        client._request("GET", "/nothing")
+
+
+def test_unreachable_agent(model_file):
+    runner = remote(f"http://127.0.0.1:{free_port()}")
+    ok, why = runner.available()
+    assert not ok and "unreachable" in why and "profiling/agent.py" in why
+    with pytest.raises(HwnasError, match="unreachable"):
+        runner.time(model_file, (1, 4))
+
+
+def test_runner_option_errors():
+    with pytest.raises(HwnasError, match="runner.url"):
+        RUNNERS.get("remote")(TimingSettings(), token=TOKEN)
+    with pytest.raises(HwnasError, match="unknown option"):
+        RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, provder="cpu")
+    with pytest.raises(HwnasError, match="fp32"):
+        RUNNERS.get("remote")(TimingSettings(precision="fp16"), url="http://127.0.0.1:1", token=TOKEN)
+
+
+def test_agent_refuses_to_start_without_token():
+    env = {k: v for k, v in os.environ.items() if k != "HWNAS_AGENT_TOKEN"}
+    proc = subprocess.run([sys.executable, str(AGENT), "--port", "0"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode != 0 and "token" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agent_needs_neither_torch_nor_hwnas(tmp_path):
+    # Static: every import of the agent is the standard library, numpy or onnxruntime.
+    tree = ast.parse(AGENT.read_text())
+    mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0}
+    third_party = mods - set(sys.stdlib_module_names) - {"__future__"}
+    assert third_party == {"numpy", "onnxruntime"}
+    # Dynamic: load it outside the repository and time a model; neither torch nor hwnas is imported.
+    model = tmp_path / "m.onnx"
+    model.write_bytes(tiny_model_bytes())
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('agent', {str(AGENT)!r})\n"
+        "agent = importlib.util.module_from_spec(spec); spec.loader.exec_module(agent)\n"
+        "s = agent.parse_settings('{\"repeats\": 3, \"warmup\": 1}')\n"
+        f"out = agent.time_model(open({str(model)!r}, 'rb').read(), s)\n"
+        "assert out['timing']['n'] == 3, out\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'hwnas')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
