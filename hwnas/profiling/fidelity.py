@@ -29,8 +29,11 @@ def fidelity(y_true, y_pred) -> dict:
         # A constant prediction (e.g. a model that learned only the base cost) has no ranks;
         # scipy warns and says nan, which is reported as 0 below.
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        tau = stats.kendalltau(t, p).statistic
-        rho = stats.spearmanr(t, p).statistic
+        # Ranks on values rounded to 1e-9 ms, so float noise of an exact prediction does not
+        # break the ties of the truth (many architectures share a latency on simulated devices).
+        rt, rp = np.round(t, 9), np.round(p, 9)
+        tau = stats.kendalltau(rt, rp).statistic
+        rho = stats.spearmanr(rt, rp).statistic
     return {"tau": _num(tau), "rho": _num(rho), "mape": float(100.0 * rel.mean()),
             "within5": float(np.mean(rel <= 0.05)), "within10": float(np.mean(rel <= 0.10))}
 
