@@ -259,13 +259,13 @@ class AgentServer(ThreadingHTTPServer):
         self.quiet = quiet
         # One measurement at a time: two models timed at once would slow each other down.
         self.timing_lock = threading.Lock()
-        self.fingerprint = fingerprint()
 
 
 class AgentHandler(BaseHTTPRequestHandler):
     server: AgentServer
     server_version = "hwnas-agent/" + AGENT_VERSION
     protocol_version = "HTTP/1.1"
+    timeout = 120  # seconds a connection may stall mid-request (a half-sent body) before it is dropped
 
     def log_message(self, fmt, *args):
         if not self.server.quiet:
@@ -291,7 +291,8 @@ class AgentHandler(BaseHTTPRequestHandler):
         try:
             fn()
         except RequestError as exc:
-            self._reply(exc.status, {"error": exc.message}, close=exc.status in (401, 411, 413))
+            # Close after any refusal: an unread request body must not be taken for the next request.
+            self._reply(exc.status, {"error": exc.message}, close=True)
         except Exception as exc:  # the client gets a message, the agent's log the details
             self.log_message("internal error: %r", exc)
             self._reply(500, {"error": f"agent internal error: {_short(exc)}"}, close=True)
@@ -307,7 +308,8 @@ class AgentHandler(BaseHTTPRequestHandler):
             raise RequestError(401, "missing or wrong token (send 'Authorization: Bearer <token>')")
         if self.path.rstrip("/") != "/info":
             raise RequestError(404, f"no such endpoint GET {self.path}; endpoints: GET /info, POST /time")
-        self._reply(200, {"fingerprint": self.server.fingerprint, "max_upload_bytes": self.server.max_upload,
+        # Read afresh each time: the governor may be changed after the agent started.
+        self._reply(200, {"fingerprint": fingerprint(), "max_upload_bytes": self.server.max_upload,
                           "settings_keys": sorted(list(SETTINGS_SPEC) + ["graph_optimization", "provider",
                                                                           "input_shape", "spinning"])})
 
@@ -332,7 +334,10 @@ class AgentHandler(BaseHTTPRequestHandler):
         if len(model) != length:
             raise RequestError(400, f"request body ended after {len(model)} of {length} bytes")
         with self.server.timing_lock:
+            start = time.monotonic()
             result = time_model(model, settings)
+            # The agent's monotonic clock while this request held the device (shows serial use).
+            result["held_s"] = [start, time.monotonic()]
         self._reply(200, result)
 
 

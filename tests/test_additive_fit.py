@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.profiling.additive_fit import (FEATURE_SETS, features, fit_additive, live_edges, n_features,
+from hwnas.profiling.additive_fit import (FEATURE_SETS, feature_matrix, fit_additive, live_edges, n_features,
                                           sample_indices)
 from hwnas.profiling.fidelity import fidelity
 from hwnas.spaces.nb201 import NB201Arch
@@ -18,7 +18,7 @@ ALL_OPS = np.array(list(itertools.product(range(5), repeat=6)), dtype=np.int64) 
 
 @pytest.mark.parametrize("kind", sorted(FEATURE_SETS))
 def test_nnls_recovers_known_costs(kind):
-    x, names = features(ALL_OPS, kind)
+    x, names = feature_matrix(ALL_OPS, kind)
     rng = np.random.default_rng(0)
     true = rng.uniform(0.5, 3.0, len(names))
     true[rng.choice(len(names), 2, replace=False)] = 0.0  # exact zeros are on the NNLS boundary
@@ -31,7 +31,7 @@ def test_nnls_recovers_known_costs(kind):
 def test_recovers_costs_from_a_small_sample():
     idx = sample_indices(len(ALL_OPS), 40, seed=3)
     true = np.array([0.1, 2.0, 5.0, 1.0, 3.0])  # skip, conv1x1, conv3x3, pool, base
-    y = features(ALL_OPS, "counts")[0] @ true
+    y = feature_matrix(ALL_OPS, "counts")[0] @ true
     model = fit_additive(ALL_OPS[idx], y[idx], "counts")
     np.testing.assert_allclose(model.weights, true, atol=1e-9)
     np.testing.assert_allclose(model.predict(ALL_OPS), y, atol=1e-8)
@@ -39,7 +39,7 @@ def test_recovers_costs_from_a_small_sample():
 
 def test_costs_are_never_negative():
     # Latency that falls with every conv: least squares would give convs negative costs.
-    x, _ = features(ALL_OPS, "counts")
+    x, _ = feature_matrix(ALL_OPS, "counts")
     y = 30.0 - 2.0 * x[:, 1] - 3.0 * x[:, 2] + np.random.default_rng(1).normal(0, 0.5, len(x))
     for kind in FEATURE_SETS:
         model = fit_additive(ALL_OPS, y, kind)
@@ -48,8 +48,8 @@ def test_costs_are_never_negative():
 
 def test_accepts_arch_objects_and_is_seeded():
     archs = [NB201Arch(tuple(int(o) for o in row)) for row in ALL_OPS[:30]]
-    x, _ = features(archs, "edge")
-    np.testing.assert_array_equal(x, features(ALL_OPS[:30], "edge")[0])
+    x, _ = feature_matrix(archs, "edge")
+    np.testing.assert_array_equal(x, feature_matrix(ALL_OPS[:30], "edge")[0])
     np.testing.assert_array_equal(sample_indices(15625, 50, 7), sample_indices(15625, 50, 7))
     assert len(set(sample_indices(15625, 50, 7))) == 50
 

@@ -101,6 +101,17 @@ def test_agent_reports_the_settings_it_used(agent, model_file):
     assert answer["providers"][0] == "CPUExecutionProvider"
 
 
+def test_concurrent_requests_are_timed_one_at_a_time(agent, model_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = AgentClient(agent, TOKEN)
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: client.time(model_file, {"repeats": 300, "warmup": 0}), range(3)))
+    assert all(a["timing"]["n"] == 300 for a in answers)
+    held = sorted(tuple(a["held_s"]) for a in answers)
+    assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(held, held[1:]))
+
+
 @pytest.mark.parametrize("token", ["wrong-token", ""])
 def test_missing_or_wrong_token(agent, model_file, token):
     client = AgentClient.__new__(AgentClient)  # bypass the client's own empty-token check

@@ -100,7 +100,7 @@ FEATURE_SETS: dict[str, Callable[[np.ndarray], tuple[np.ndarray, list[str]]]] = 
     "counts": _counts, "edge": _edge, "path": _path}
 
 
-def features(archs, kind: str = DEFAULT_FEATURES) -> tuple[np.ndarray, list[str]]:
+def feature_matrix(archs, kind: str = DEFAULT_FEATURES) -> tuple[np.ndarray, list[str]]:
     """(feature matrix (n, k) float, k feature names) of architectures."""
     if kind not in FEATURE_SETS:
         raise HwnasError(f"unknown feature set {kind!r}; valid: {', '.join(FEATURE_SETS)}")
@@ -109,12 +109,12 @@ def features(archs, kind: str = DEFAULT_FEATURES) -> tuple[np.ndarray, list[str]
 
 
 def n_features(kind: str = DEFAULT_FEATURES) -> int:
-    return features(np.zeros((1, N_EDGES), np.int64), kind)[0].shape[1]
+    return feature_matrix(np.zeros((1, N_EDGES), np.int64), kind)[0].shape[1]
 
 
 @dataclass(frozen=True)
 class AdditiveModel:
-    """latency = features(arch) @ weights, weights >= 0 (ms per feature unit)."""
+    """latency = feature_matrix(arch) @ weights, weights >= 0 (ms per feature unit)."""
 
     kind: str
     names: tuple[str, ...]
@@ -124,7 +124,7 @@ class AdditiveModel:
 
     def predict(self, archs) -> np.ndarray:
         """Predicted latency (ms) of each architecture, shape (n,)."""
-        return features(archs, self.kind)[0] @ self.weights
+        return feature_matrix(archs, self.kind)[0] @ self.weights
 
     @property
     def costs(self) -> dict[str, float]:
@@ -142,7 +142,7 @@ def fit_additive(archs, latencies, features: str = DEFAULT_FEATURES) -> Additive
     archs: NB201Arch objects or an (n, 6) array of op ids; latencies: shape (n,), finite, >= 0.
     """
     kind = features
-    x, names = globals()["features"](archs, kind)
+    x, names = feature_matrix(archs, kind)
     y = np.asarray(latencies, dtype=float)
     if y.shape != (len(x),):
         raise HwnasError(f"need one latency per architecture: {len(x)} architectures, latencies of shape {y.shape}")
