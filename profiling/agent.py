@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import platform
+import socket
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ AGENT_VERSION = "1"
 SETTINGS_HEADER = "X-Hwnas-Settings"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_UPLOAD = 64 * 1024 * 1024
+DRAIN_SECONDS = 2.0  # how long a refused upload is read and discarded so the client sees the answer
 MAX_MESSAGE = 600  # characters of an onnxruntime error passed back to the client
 
 GRAPH_LEVELS = {
@@ -288,14 +290,38 @@ class AgentHandler(BaseHTTPRequestHandler):
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.server.token)
 
     def _handle(self, fn) -> None:
+        length = self.headers.get("Content-Length", "")
+        self._unread = int(length) if length.isdigit() else 0
         try:
             fn()
         except RequestError as exc:
             # Close after any refusal: an unread request body must not be taken for the next request.
             self._reply(exc.status, {"error": exc.message}, close=True)
+            self._drain()
         except Exception as exc:  # the client gets a message, the agent's log the details
             self.log_message("internal error: %r", exc)
             self._reply(500, {"error": f"agent internal error: {_short(exc)}"}, close=True)
+            self._drain()
+
+    def _drain(self) -> None:
+        """After refusing a request whose body was not read: stop sending, then discard what the
+        client is still sending for a moment. Closing a socket with unread data resets the
+        connection, and the client could lose the answer that says why."""
+        if self._unread <= 0:
+            return
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(DRAIN_SECONDS)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            left = self._unread
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def do_GET(self) -> None:
         self._handle(self._get)
@@ -331,6 +357,7 @@ class AgentHandler(BaseHTTPRequestHandler):
             raise RequestError(400, "empty request body: send the ONNX model's bytes")
         settings = parse_settings(self.headers.get(SETTINGS_HEADER))
         model = self.rfile.read(length)
+        self._unread = 0
         if len(model) != length:
             raise RequestError(400, f"request body ended after {len(model)} of {length} bytes")
         with self.server.timing_lock:
