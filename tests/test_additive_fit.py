@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.profiling.additive_fit import (FEATURE_SETS, feature_matrix, fit_additive, live_edges, n_features,
+from hwnas.profiling.additive_fit import (FEATURE_SETS, cross_validate, feature_matrix, fit_additive, live_edges, n_features,
                                           sample_indices)
 from hwnas.profiling.fidelity import fidelity
 from hwnas.spaces.nb201 import NB201Arch
@@ -64,6 +64,20 @@ def test_path_features_match_the_space():
     row = np.all(ALL_OPS == [3, 4, 0, 1, 3, 0], axis=1)
     assert live[row].tolist() == [[True, False, False, True, True, False]]
     assert n_features("path") == 10 and n_features("counts") == 5 and n_features("edge") == 25
+
+
+def test_cross_validation_sees_what_the_fit_cannot():
+    idx = sample_indices(len(ALL_OPS), 60, seed=2)
+    x, _ = feature_matrix(ALL_OPS[idx], "counts")
+    exact = x @ np.array([0.1, 2.0, 5.0, 1.0, 3.0])
+    cv = cross_validate(ALL_OPS[idx], exact, "counts", folds=5)
+    assert cv["mape"] == pytest.approx(0.0, abs=1e-9) and cv["tau"] == pytest.approx(1.0)
+    # A latency the op counts do not explain (a product of two edges) shows up out of fold.
+    odd = exact + 4.0 * (ALL_OPS[idx, 0] == 3) * (ALL_OPS[idx, 5] == 3)
+    assert cross_validate(ALL_OPS[idx], odd, "counts")["mape"] > 1.0
+    assert cross_validate(ALL_OPS[idx], odd, "counts", seed=1) == cross_validate(ALL_OPS[idx], odd, "counts", seed=1)
+    with pytest.raises(HwnasError, match="folds"):
+        cross_validate(ALL_OPS[:3], np.ones(3), "counts", folds=5)
 
 
 def test_fit_input_errors():
@@ -127,6 +141,7 @@ def test_fitted_source_predicts_every_arch(nb201, data_dir, tmp_path, key):
     d = src.describe()
     assert d["measured"] == 80 and d["latency_model"]["features"] == "path"
     assert all(c >= 0 for c in d["latency_model"]["costs_ms"].values())
+    assert set(d["latency_cv_fidelity"]) == {"tau", "rho", "mape", "within5", "within10"}
     archs = [nb201.from_index(i) for i in (0, 100, 15624)]
     np.testing.assert_allclose(src.latency(archs), allv[[0, 100, 15624]])
 

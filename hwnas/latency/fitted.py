@@ -19,7 +19,8 @@ from hwnas.data.nb201 import N_ARCHS
 from hwnas.data.tables import read_csv_checked
 from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
-from hwnas.profiling.additive_fit import DEFAULT_FEATURES, AdditiveModel, fit_additive, n_features
+from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, AdditiveModel, cross_validate, fit_additive,
+                                          n_features)
 from hwnas.spaces.base import SearchSpace
 
 
@@ -27,16 +28,18 @@ class FittedSource(IndexedSource):
     """Latency of every architecture from an additive model fitted to a few measurements."""
 
     def __init__(self, space: SearchSpace, name: str, latency_ms: np.ndarray, energy_mj: np.ndarray | None,
-                 model: AdditiveModel, energy_model: AdditiveModel | None, measured: np.ndarray, path: Path):
+                 model: AdditiveModel, energy_model: AdditiveModel | None, measured: np.ndarray, path: Path,
+                 cv: dict | None = None):
         super().__init__(space, name, latency_ms, energy_mj)
         self.model = model
+        self.cv = cv
         self.energy_model = energy_model
         self.measured = measured
         self.path = path
 
     def describe(self) -> dict:
         d = {**super().describe(), "path": str(self.path), "measured": int(len(self.measured)),
-             "latency_model": self.model.to_dict()}
+             "latency_model": self.model.to_dict(), "latency_cv_fidelity": self.cv}
         if self.energy_model is not None:
             d["energy_model"] = self.energy_model.to_dict()
         return d
@@ -103,6 +106,8 @@ def make_fitted(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -
                         f"{need} (50-100 random architectures give a good fit)")
     all_ops = np.array([a.ops for a in space.enumerate()], dtype=np.int64)
     model = fit_additive(all_ops[idx], lat, DEFAULT_FEATURES)
+    # 5-fold out-of-fold fidelity: tells the user whether the additive model suits the device.
+    cv = cross_validate(all_ops[idx], lat, DEFAULT_FEATURES) if len(idx) * 4 // 5 >= need else None
     latency = model.predict(all_ops)
     latency[idx] = lat
     energy_model, energy_all = None, None
@@ -116,4 +121,4 @@ def make_fitted(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -
     latency = np.maximum(latency, floor)
     if energy_all is not None:
         energy_all = np.maximum(energy_all, 0.5 * float(energy.min()))
-    return FittedSource(space, cfg.name, latency, energy_all, model, energy_model, idx, path)
+    return FittedSource(space, cfg.name, latency, energy_all, model, energy_model, idx, path, cv)

@@ -158,3 +158,23 @@ def sample_indices(n_total: int, n: int, seed: int) -> np.ndarray:
     if not 0 < n <= n_total:
         raise HwnasError(f"sample size must be in 1..{n_total}, got {n}")
     return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
+
+
+def cross_validate(archs, latencies, features: str = DEFAULT_FEATURES, folds: int = 5, seed: int = 0) -> dict:
+    """Fidelity (hwnas/profiling/fidelity.py) of out-of-fold predictions: k-fold, seeded.
+
+    What a user with only the measured architectures can check: whether the additive model
+    predicts architectures it was not fitted on (README.fit.md compares it with the truth).
+    """
+    from hwnas.profiling.fidelity import fidelity
+
+    v = op_matrix(archs)
+    y = np.asarray(latencies, dtype=float)
+    if not 2 <= folds <= len(y):
+        raise HwnasError(f"cross-validation needs 2 <= folds <= {len(y)} architectures, got folds={folds}")
+    fold = np.random.default_rng(seed).permutation(len(y)) % folds
+    pred = np.empty(len(y))
+    for k in range(folds):
+        test = fold == k
+        pred[test] = fit_additive(v[~test], y[~test], features).predict(v[test])
+    return fidelity(y, pred)
