@@ -216,25 +216,30 @@ def _feed(sess: ort.InferenceSession, s: dict) -> dict:
     return {inp.name: rng.standard_normal(shape).astype(np.float32)}
 
 
+def _runner(sess: ort.InferenceSession, feed: dict, provider: str):
+    """A function running the model once, synchronously."""
+    if provider == "CPUExecutionProvider":
+        return lambda: sess.run(None, feed)
+    # GPU providers: the input and outputs stay on the device (IO binding), so host-device
+    # copies are not timed; waiting for the outputs makes each run's time the GPU's time.
+    binding = sess.io_binding()
+    name, value = next(iter(feed.items()))
+    binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0))
+    for out in sess.get_outputs():
+        binding.bind_output(out.name, "cuda")
+
+    def run():
+        sess.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+    return run
+
+
 def time_model(model: bytes, s: dict) -> dict:
     """Warm-up runs, then `repeats` runs timed one by one with perf_counter (ms)."""
     sess = _session(model, s)
     feed = _feed(sess, s)
-    if s["provider"] == "CPUExecutionProvider":
-        def run():
-            sess.run(None, feed)
-    else:
-        # GPU providers: input and outputs stay on the device (IO binding), so host-device
-        # copies are not part of the timing; synchronisation is inside run_with_iobinding.
-        binding = sess.io_binding()
-        name, value = next(iter(feed.items()))
-        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0))
-        for out in sess.get_outputs():
-            binding.bind_output(out.name, "cuda")
-
-        def run():
-            sess.run_with_iobinding(binding)
     try:
+        run = _runner(sess, feed, s["provider"])
         for _ in range(s["warmup"]):
             run()
         times = np.empty(s["repeats"])
@@ -242,8 +247,6 @@ def time_model(model: bytes, s: dict) -> dict:
             t0 = time.perf_counter()
             run()
             times[i] = (time.perf_counter() - t0) * 1e3
-    except RequestError:
-        raise
     except Exception as exc:
         raise RequestError(422, f"onnxruntime failed to run the model: {_short(exc)}") from None
     return {"timing": summarize(times), "settings": {**s, "input_shape": list(feed[next(iter(feed))].shape)},

@@ -145,6 +145,21 @@ def test_corrupt_model(agent):
         AgentClient(agent, TOKEN).time(b"this is not an onnx model" * 10, {"input_shape": [1, 4]})
 
 
+def test_model_that_fails_to_run(agent):
+    # Loads (dynamic input), but reshaping 4 values to [3] fails at run time.
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([3], dtype=np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "bad",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])], initializer=[shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with pytest.raises(HwnasError, match=r"\(422\): onnxruntime failed to run the model"):
+        AgentClient(agent, TOKEN).time(model.SerializeToString(), {"input_shape": [4]})
+
+
 def test_wrong_input_shape(agent, model_file):
     with pytest.raises(HwnasError, match=r"does not fit the model's input"):
         remote(agent).time(model_file, (1, 5))
