@@ -32,10 +32,11 @@ from hwnas.data.nb201 import PI5_FRAMEWORKS, latency_devices, load_latency, load
 from hwnas.data.paths import resolve_data_dir  # noqa: E402
 from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, FEATURE_SETS, cross_validate,  # noqa: E402
                                           fit_additive, live_edges, sample_indices)
-from hwnas.profiling.fidelity import FIELDS, fidelity  # noqa: E402
+from hwnas.profiling.fidelity import fidelity  # noqa: E402
 from hwnas.spaces import NB201Space  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+FIELDS = ("kendall_tau", "spearman_rho", "mape_pct", "within_5pct", "within_10pct")
 
 
 def device_latencies(data_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -55,6 +56,11 @@ def device_latencies(data_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def scores(f: dict) -> dict:
+    # fidelity's own `n` (architectures scored) must not overwrite the sample size `n`.
+    return {"n_scored": f["n"], **{k: f[k] for k in FIELDS}}
+
+
 def run(data_dir, sizes, seeds, feature_sets) -> pd.DataFrame:
     space = NB201Space(data_dir=data_dir)
     ops = np.array([a.ops for a in space.enumerate()], dtype=np.int64)
@@ -72,10 +78,10 @@ def run(data_dir, sizes, seeds, feature_sets) -> pd.DataFrame:
                     pred = model.predict(ops)
                     for subset, mask in (("all", rest), ("connected", rest & connected)):
                         rows.append({"device": device, "n": n, "seed": seed, "features": kind, "subset": subset,
-                                     **fidelity(y[mask], pred[mask])})
+                                     **scores(fidelity(pred[mask], y[mask]))})
                     # What a user sees with only the sample: 5-fold CV on it (device=fitted reports it).
                     rows.append({"device": device, "n": n, "seed": seed, "features": kind, "subset": "cv",
-                                 **cross_validate(ops[train], y[train], kind)})
+                                 **scores(cross_validate(ops[train], y[train], kind))})
     return pd.DataFrame(rows)
 
 
@@ -88,7 +94,7 @@ def markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, row in df.iterrows():
         key = key if isinstance(key, tuple) else (key,)
-        cells = [str(k) for k in key] + [f"{row[c]:.1f}" if c == "mape" else f"{row[c]:.3f}" for c in df.columns]
+        cells = [str(k) for k in key] + [f"{row[c]:.1f}" if c == "mape_pct" else f"{row[c]:.3f}" for c in df.columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -103,8 +109,8 @@ def plot(agg: pd.DataFrame, path: Path) -> None:
     sub = sub[(sub["features"] == DEFAULT_FEATURES) & (sub["subset"] == "connected")]
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for device, g in sub.groupby("device", sort=False):
-        axes[0].plot(g["n"], g["tau"], marker="o", label=device)
-        axes[1].plot(g["n"], g["mape"], marker="o", label=device)
+        axes[0].plot(g["n"], g["kendall_tau"], marker="o", label=device)
+        axes[1].plot(g["n"], g["mape_pct"], marker="o", label=device)
     axes[0].set(xlabel="measured architectures", ylabel="Kendall tau (held-out, connected)")
     axes[1].set(xlabel="measured architectures", ylabel="MAPE % (held-out, connected)", yscale="log")
     axes[1].legend(fontsize=7, ncol=2)
@@ -144,7 +150,7 @@ def main() -> None:
         print(markdown(table(sel, ["device", "n"])), "\n")
     print(f"## Best feature set per device at n={a.sizes[len(a.sizes) // 2]} (connected held-out, by tau)")
     mid = df[(df["n"] == a.sizes[len(a.sizes) // 2]) & (df["subset"] == "connected")]
-    best = table(mid, ["device", "features"])["tau"].unstack()
+    best = table(mid, ["device", "features"])["kendall_tau"].unstack()
     best["best"] = best.idxmax(axis=1)
     print(best.round(3).to_string(), "\n")
     print(f"wrote {RESULTS}/public_device_fit_runs.csv, public_device_fit.csv, public_device_fit.png")

@@ -74,7 +74,7 @@ def model_file(tmp_path) -> Path:
 
 def remote(url: str, token: str = TOKEN, **settings):
     return RUNNERS.get("remote")(TimingSettings(**{"warmup": 2, "repeats": 7, **settings}), url=url,
-                                 token=token, timeout_s=30)
+                                 token=token, timeout_s=30, seed=0)
 
 
 def test_timing_round_trip(agent, model_file):
@@ -86,10 +86,15 @@ def test_timing_round_trip(agent, model_file):
     assert timing.p10_ms <= timing.median_ms <= timing.p90_ms and timing.iqr_ms >= 0
     assert 0 <= timing.outliers <= 7
     fp = runner.fingerprint()
-    assert fp["runner"] == "remote" and fp["repeats"] == 7
-    assert "CPUExecutionProvider" in fp["providers"] and fp["onnxruntime"] and fp["cores"] >= 1
-    for key in ("cpu", "machine", "python", "governor"):
-        assert key in fp
+    assert fp["runner"] == "remote" and fp["provider"] == "cpu" and fp["intra_op_threads"] == 1
+    assert fp["onnxruntime"] and fp["processor"] and "cpu_governor" in fp and TOKEN not in json.dumps(fp)
+    agent_fp = fp["agent"]
+    assert "CPUExecutionProvider" in agent_fp["providers"] and agent_fp["cores"] >= 1
+    for key in ("cpu", "machine", "python", "governor", "board"):
+        assert key in agent_fp
+    # The profiling app rebuilds runners as type(r)(settings, **r.options) and passes seed=.
+    again = type(runner)(runner.settings, **runner.options)
+    assert again.time(model_file, (1, 4)).n == 7 and again.seed == 0
 
 
 def test_times_an_exported_nb201_network(agent, tmp_path):
@@ -212,7 +217,7 @@ def test_unreachable_agent(model_file):
 
 
 def test_runner_option_errors():
-    with pytest.raises(HwnasError, match="runner.url"):
+    with pytest.raises(HwnasError, match="runner.options.url"):
         RUNNERS.get("remote")(TimingSettings(), token=TOKEN)
     with pytest.raises(HwnasError, match="unknown option"):
         RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, provder="cpu")

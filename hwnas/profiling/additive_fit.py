@@ -123,8 +123,12 @@ class AdditiveModel:
     train_rmse_ms: float = field(default=0.0)
 
     def predict(self, archs) -> np.ndarray:
-        """Predicted latency (ms) of each architecture, shape (n,)."""
-        return feature_matrix(archs, self.kind)[0] @ self.weights
+        """Predicted latency (ms) of each architecture, shape (n,).
+
+        Rounded to 1e-9 ms: costs the solver leaves at ~1e-17 instead of 0 would otherwise order
+        architectures that the model says are equal (it matters to rank correlations).
+        """
+        return np.round(feature_matrix(archs, self.kind)[0] @ self.weights, 9)
 
     @property
     def costs(self) -> dict[str, float]:
@@ -177,4 +181,4 @@ def cross_validate(archs, latencies, features: str = DEFAULT_FEATURES, folds: in
     for k in range(folds):
         test = fold == k
         pred[test] = fit_additive(v[~test], y[~test], features).predict(v[test])
-    return fidelity(y, pred)
+    return fidelity(pred, y)

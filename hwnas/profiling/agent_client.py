@@ -24,9 +24,9 @@ class AgentError(HwnasError):
 class AgentClient:
     def __init__(self, url: str, token: str, timeout_s: float = 300.0):
         if not url or not url.startswith(("http://", "https://")):
-            raise AgentError(f"agent URL must look like http://<device>:8765, got {url!r} (runner.url)")
+            raise AgentError(f"agent URL must look like http://<device>:8765, got {url!r} (runner.options.url)")
         if not token:
-            raise AgentError("no agent token: pass runner.token=<secret> or set HWNAS_AGENT_TOKEN "
+            raise AgentError("no agent token: pass runner.options.token=<secret> or set HWNAS_AGENT_TOKEN "
                              "to the token the agent was started with")
         if not timeout_s > 0:
             raise AgentError(f"agent timeout must be > 0 seconds, got {timeout_s}")
@@ -56,14 +56,14 @@ class AgentClient:
             reason = exc.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 raise AgentError(f"agent at {self.url} did not answer within {self.timeout_s:g} s "
-                                 f"(runner.timeout_s); a long measurement needs a larger timeout") from None
+                                 f"(runner.options.timeout_s); a long measurement needs a larger timeout") from None
             if isinstance(reason, (ConnectionResetError, BrokenPipeError)) and body is not None:
                 raise AgentError(f"agent at {self.url} closed the connection while receiving a model of "
                                  f"{len(body)} bytes; is it over the agent's upload limit (--max-upload-mb)?") from None
             raise AgentError(f"agent at {self.url} unreachable: {reason}; {START_HINT}") from None
         except (socket.timeout, TimeoutError):
             raise AgentError(f"agent at {self.url} did not answer within {self.timeout_s:g} s "
-                             f"(runner.timeout_s)") from None
+                             f"(runner.options.timeout_s)") from None
         except (ConnectionError, OSError) as exc:
             raise AgentError(f"agent at {self.url} unreachable: {exc}; {START_HINT}") from None
         try:
@@ -77,7 +77,7 @@ class AgentClient:
         except (ValueError, AttributeError, OSError):
             message = exc.reason
         if exc.code == 401:
-            return AgentError(f"agent at {self.url} rejected the token (401): set runner.token= or "
+            return AgentError(f"agent at {self.url} rejected the token (401): set runner.options.token= or "
                               f"HWNAS_AGENT_TOKEN to the token the agent was started with")
         if exc.code == 404:
             return AgentError(f"{self.url} has no hwnas agent endpoint ({message}); is the URL right?")

@@ -1,44 +1,53 @@
-"""How well predicted latencies match measured ones: rank agreement and relative error."""
+"""How well predicted latencies match measured ones: rank correlation and relative error."""
 from __future__ import annotations
 
-import warnings
+from typing import Sequence
 
 import numpy as np
-from scipy import stats
-
-FIELDS = ("tau", "rho", "mape", "within5", "within10")
 
 
-def fidelity(y_true, y_pred) -> dict:
-    """Agreement of predictions with the truth, both shape (n,), truth > 0.
+def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict:
+    """Kendall tau, Spearman rho (scipy), MAPE (%), share within +-5% and +-10% of measured, n."""
+    from scipy.stats import kendalltau, spearmanr
 
-    tau: Kendall's tau-b, rho: Spearman's rho (what a search needs: the order);
-    mape: mean absolute percentage error (%); within5 / within10: share (0..1) of predictions
-    within 5% / 10% of the truth.
+    p = np.asarray(predicted, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    if p.shape != m.shape or p.ndim != 1 or p.size < 2:
+        raise ValueError("fidelity needs two 1-D arrays of one length >= 2")
+    rel = np.abs(p - m) / m
+    return {"n": int(p.size), "kendall_tau": float(kendalltau(p, m).statistic),
+            "spearman_rho": float(spearmanr(p, m).statistic), "mape_pct": float(100 * rel.mean()),
+            "within_5pct": float(np.mean(rel <= 0.05)), "within_10pct": float(np.mean(rel <= 0.10))}
+
+
+def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20), draws: int = 50,
+                      seed: int = 0) -> list[dict]:
+    """Validation error of calibrations fitted on k of the calibration architectures.
+
+    For each k <= n_cal, `draws` seeded random k-subsets (one when k = n_cal); returns per k the
+    median, mean and std over draws of validation MAPE and the mean within-10% share. The validation set is never
+    used for fitting.
     """
-    t = np.asarray(y_true, dtype=float)
-    p = np.asarray(y_pred, dtype=float)
-    if t.shape != p.shape or t.ndim != 1 or t.size < 2:
-        raise ValueError(f"fidelity needs two 1-D arrays of the same length >= 2, got {t.shape} and {p.shape}")
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))):
-        raise ValueError("fidelity needs finite values")
-    if np.any(t <= 0):
-        raise ValueError("fidelity needs positive true latencies (relative errors divide by them)")
-    rel = np.abs(p - t) / t
-    with warnings.catch_warnings():
-        # A constant prediction (e.g. a model that learned only the base cost) has no ranks;
-        # scipy warns and says nan, which is reported as 0 below.
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        # Ranks on values rounded to 1e-9 ms, so float noise of an exact prediction does not
-        # break the ties of the truth (many architectures share a latency on simulated devices).
-        rt, rp = np.round(t, 9), np.round(p, 9)
-        tau = stats.kendalltau(rt, rp).statistic
-        rho = stats.spearmanr(rt, rp).statistic
-    return {"tau": _num(tau), "rho": _num(rho), "mape": float(100.0 * rel.mean()),
-            "within5": float(np.mean(rel <= 0.05)), "within10": float(np.mean(rel <= 0.10))}
+    from hwnas.profiling.latency_model import fit_calibration
 
-
-def _num(x) -> float:
-    # A constant prediction has no rank correlation: scipy says nan, which means "none" here.
-    x = float(x)
-    return 0.0 if np.isnan(x) else x
+    cs, cm = np.asarray(cal_sum, float), np.asarray(cal_meas, float)
+    vs, vm = np.asarray(val_sum, float), np.asarray(val_meas, float)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in ks:
+        if k > len(cs):
+            continue
+        mapes, w10 = [], []
+        for _ in range(1 if k == len(cs) else draws):
+            pick = rng.choice(len(cs), size=k, replace=False)
+            if np.ptp(cs[pick]) == 0:
+                continue
+            a, b = fit_calibration(cs[pick], cm[pick])
+            rel = np.abs(a * vs + b - vm) / vm
+            mapes.append(100 * rel.mean())
+            w10.append(np.mean(rel <= 0.10))
+        if mapes:
+            out.append({"k": int(k), "draws": len(mapes), "val_mape_pct_median": float(np.median(mapes)),
+                        "val_mape_pct_mean": float(np.mean(mapes)),
+                        "val_mape_pct_std": float(np.std(mapes)), "val_within_10pct_mean": float(np.mean(w10))})
+    return out

@@ -18,22 +18,26 @@ TOKEN_ENV = "HWNAS_AGENT_TOKEN"
 @RUNNERS.register("remote")
 class RemoteRunner(Runner):
     """Options: url (http://<device>:8765), token (else $HWNAS_AGENT_TOKEN), provider
-    (cpu | cuda | tensorrt or an onnxruntime provider name), timeout_s (per request)."""
+    (cpu | cuda | tensorrt or an onnxruntime provider name), timeout_s (per request), seed
+    (of the random input the agent feeds)."""
 
     name = "remote"
-    OPTIONS = ("url", "token", "provider", "timeout_s")
+    OPTIONS = ("url", "token", "provider", "timeout_s", "seed")
 
     def __init__(self, settings: TimingSettings, url: str | None = None, token: str | None = None,
-                 provider: str = "cpu", timeout_s: float = 300.0, **options):
+                 provider: str = "cpu", timeout_s: float = 300.0, seed: int = 0, **options):
         unknown = sorted(k for k in options if k != "name")
         if unknown:
             raise ConfigError(f"unknown option(s) of runner remote: {', '.join(unknown)}; valid: {', '.join(self.OPTIONS)}")
         if settings.precision != "fp32":
             raise ConfigError(f"runner remote times the ONNX model as exported (fp32); got precision={settings.precision!r}")
         if not url:
-            raise ConfigError("runner remote needs runner.url=http://<device>:8765 (where profiling/agent.py listens)")
-        super().__init__(settings, url=url, provider=provider, timeout_s=timeout_s)
+            raise ConfigError("runner remote needs the agent's address: runner.options.url=http://<device>:8765 "
+                              "(where profiling/agent.py listens)")
+        # Every option is kept, so the runner can be rebuilt as type(r)(settings, **r.options).
+        super().__init__(settings, url=url, token=token, provider=provider, timeout_s=timeout_s, seed=seed)
         self.provider = str(provider)
+        self.seed = int(seed)
         self.client = AgentClient(url, token or os.environ.get(TOKEN_ENV, ""), timeout_s)
         self._info: dict | None = None
 
@@ -50,16 +54,22 @@ class RemoteRunner(Runner):
         return True, ""
 
     def fingerprint(self) -> dict:
-        # The agent's device description plus what this runner asks of it; not the URL, which
-        # may change without changing the measurements.
-        return {"runner": self.name, "provider": self.provider, **self._agent_info()["fingerprint"],
-                **self.settings.to_dict()}
+        # The keys the local ORT runners record, from the agent's description of its device, plus
+        # that description whole; not the URL (or token), which may change without changing the
+        # measurements.
+        agent = self._agent_info()["fingerprint"]
+        s = self.settings
+        return {"runner": self.name, "runtime": "onnxruntime", "onnxruntime": agent.get("onnxruntime"),
+                "provider": self.provider, "processor": agent.get("cpu"), "cpu_governor": agent.get("governor"),
+                "intra_op_threads": s.intra_op_threads, "inter_op_threads": s.inter_op_threads,
+                "graph_optimization": s.graph_optimization, "execution_mode": "sequential",
+                "batch": s.batch, "precision": s.precision, "agent": agent}
 
     def agent_settings(self, input_shape: tuple[int, ...]) -> dict:
         s = self.settings
         return {"warmup": s.warmup, "repeats": s.repeats, "intra_op_threads": s.intra_op_threads,
                 "inter_op_threads": s.inter_op_threads, "graph_optimization": s.graph_optimization,
-                "provider": self.provider, "input_shape": [int(d) for d in input_shape]}
+                "provider": self.provider, "input_shape": [int(d) for d in input_shape], "seed": self.seed}
 
     def time(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
         path = Path(onnx_path)
