@@ -86,7 +86,7 @@ def test_timing_round_trip(agent, model_file):
     assert timing.p10_ms <= timing.median_ms <= timing.p90_ms and timing.iqr_ms >= 0
     assert 0 <= timing.outliers <= 7
     fp = runner.fingerprint()
-    assert fp["runner"] == "remote" and fp["provider"] == "cpu" and fp["intra_op_threads"] == 1
+    assert fp["runner"] == "remote" and fp["provider"] == "CPUExecutionProvider" and fp["intra_op_threads"] == 1
     assert fp["onnxruntime"] and fp["processor"] and "cpu_governor" in fp and TOKEN not in json.dumps(fp)
     agent_fp = fp["agent"]
     assert "CPUExecutionProvider" in agent_fp["providers"] and agent_fp["cores"] >= 1
@@ -225,11 +225,32 @@ def test_runner_option_errors():
         RUNNERS.get("remote")(TimingSettings(precision="fp16"), url="http://127.0.0.1:1", token=TOKEN)
 
 
-def test_agent_refuses_to_start_without_token():
+@pytest.mark.parametrize("args, env_token, message", [
+    ([], None, "no token"),
+    (["--token", "  "], None, "no token"),
+    ([], "", "no token"),
+    (["--token", "t", "--max-upload-mb", "0"], None, "--max-upload-mb must be > 0"),
+    (["--token", "t", "--host", "256.1.1.1"], None, "cannot listen on 256.1.1.1"),
+])
+def test_agent_refuses_to_start(args, env_token, message):
     env = {k: v for k, v in os.environ.items() if k != "HWNAS_AGENT_TOKEN"}
-    proc = subprocess.run([sys.executable, str(AGENT), "--port", "0"], capture_output=True, text=True,
+    if env_token is not None:
+        env["HWNAS_AGENT_TOKEN"] = env_token
+    proc = subprocess.run([sys.executable, str(AGENT), "--port", "0", *args], capture_output=True, text=True,
                           env=env, timeout=60)
-    assert proc.returncode != 0 and "token" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_agent_takes_the_token_from_the_environment(model_file):
+    env = {**os.environ, "HWNAS_AGENT_TOKEN": "from-env"}
+    proc = subprocess.Popen([sys.executable, str(AGENT), "--port", "0", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().split("listening on", 1)[1].strip()
+        assert AgentClient(url, "from-env").time(model_file, {"repeats": 2})["timing"]["n"] == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_agent_needs_neither_torch_nor_hwnas(tmp_path):

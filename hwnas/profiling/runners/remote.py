@@ -13,6 +13,9 @@ from hwnas.profiling.agent_client import AgentClient
 from hwnas.profiling.runners.base import RUNNERS, Runner, Timing, TimingSettings
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
+# Short names the agent also accepts; tables record onnxruntime's own provider names.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider"}
 
 
 @RUNNERS.register("remote")
@@ -36,7 +39,7 @@ class RemoteRunner(Runner):
                               "(where profiling/agent.py listens)")
         # Every option is kept, so the runner can be rebuilt as type(r)(settings, **r.options).
         super().__init__(settings, url=url, token=token, provider=provider, timeout_s=timeout_s, seed=seed)
-        self.provider = str(provider)
+        self.provider = PROVIDERS.get(str(provider).lower(), str(provider))
         self.seed = int(seed)
         self.client = AgentClient(url, token or os.environ.get(TOKEN_ENV, ""), timeout_s)
         self._info: dict | None = None
