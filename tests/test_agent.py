@@ -277,3 +277,33 @@ def test_agent_needs_neither_torch_nor_hwnas(tmp_path):
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_measure_then_fit_a_device(agent, tmp_path, data_dir, capsys):
+    """Agent -> whole-network timings (hwnas.profiling.measure) -> device=fitted over the space."""
+    import numpy as np
+
+    from hwnas.config import DeviceConfig
+    from hwnas.latency.sources import make_latency_source
+    from hwnas.profiling.measure import main
+    from hwnas.spaces import NB201Space
+
+    out = tmp_path / "measured.csv"
+    lines = []
+    main(["--url", agent, "--token", TOKEN, "--n", "12", "--seed", "1", "--channels", "4", "--cells", "1",
+          "--warmup", "1", "--repeats", "3", "--out", str(out), "--data-dir", str(data_dir)], log=lines.append)
+    rows = out.read_text().splitlines()
+    assert rows[0] == "index,arch,latency_ms,iqr_ms,n" and len(rows) == 13 and "device=fitted" in lines[-1]
+    space = NB201Space(data_dir=data_dir)
+    src = make_latency_source(space, DeviceConfig(name="agent-dev", kind="fitted", path=str(out)), "cifar10", data_dir)
+    lat = src.all_latency()
+    assert lat.shape == (15625,) and np.all(np.isfinite(lat)) and np.all(lat > 0)
+
+
+def test_measure_needs_the_agent_address(tmp_path, data_dir, capsys):
+    from hwnas.profiling.measure import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "m.csv"), "--token", TOKEN, "--data-dir", str(data_dir)])
+    assert exc.value.code == 2 and "--url http://<device>:8765 is required" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()
