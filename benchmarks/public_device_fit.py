@@ -56,6 +56,16 @@ def device_latencies(data_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def scores(f: dict) -> dict:
     # fidelity's own `n` (architectures scored) must not overwrite the sample size `n`.
     return {"n_scored": f["n"], **{k: f[k] for k in FIELDS}}
@@ -137,7 +147,7 @@ def main() -> None:
     agg.to_csv(RESULTS / "public_device_fit.csv")
     plot(agg, RESULTS / "public_device_fit.png")
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, "
           f"{platform.system()} {platform.release()}; {len(df) // 3} fits (+ 5-fold CV each) in {wall:.1f} s")
     print(f"mean over {a.seeds} seeds; held-out = every architecture not in the sample\n")
     public = df[~df["device"].str.endswith("_own")]  # the average is over the 22 public devices
