@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.nb201_net import EDGES, OPS
+from hwnas.spaces.nb201_cell import EDGES, OPS
 
 N_EDGES = len(EDGES)
 REAL_OPS = OPS[1:]  # `none` is the baseline of every feature set

@@ -14,7 +14,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.spaces.base import Arch, OpSpec, SearchSpace
-from hwnas.spaces.nb201_net import EDGES, OPS, NB201Network, op_module
+from hwnas.spaces.nb201_cell import EDGES, OPS
 
 N_EDGES = len(EDGES)
 N_OPS = len(OPS)
@@ -206,7 +206,9 @@ class NB201Space(SearchSpace):
                              f"{', '.join(DATASETS)}")
         return DATASETS[dataset]
 
-    def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3) -> NB201Network:
+    def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3):
+        from hwnas.spaces.nb201_net import NB201Network  # torch: only when a network is built
+
         return NB201Network(arch.op_names, num_classes, self.channels, self.cells_per_stage, in_channels)
 
     # --- operations (latency tables) ---------------------------------------------------------
@@ -251,6 +253,8 @@ class NB201Space(SearchSpace):
 
     def op_module(self, spec: OpSpec):
         """(torch module, input shape (C, H, W)) running `spec` alone, built from the network's own classes."""
+        from hwnas.spaces.nb201_net import op_module
+
         return op_module(spec.op, spec.c_in, spec.c_out), (spec.c_in, spec.h, spec.w)
 
     def _op_parts(self, dataset: str):

@@ -10,9 +10,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-# (to_node, from_node) of the six cell edges, in the order of the arch string.
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+from hwnas.spaces.nb201_cell import EDGES, OPS  # noqa: F401  (re-exported)
 
 
 class ReLUConvBN(nn.Sequential):
