@@ -13,6 +13,18 @@ op, the node sums) is priced by its marginal cost: the table times it alone and 
 back to back, cost = (t_8 - t_1) / 7. Other ops (stem, reductions, head) cost their median
 minus a no-op's median (one Identity, timed on the same input shape; floored at 0), and one
 call's overhead (the no-op on the network input) is added back once.
+
+Per-op-class calibration (mode "per_op", the default): ops of different kinds are off by
+different factors inside a network (on this repository's CPU table a `none` edge costs ~2.8x its
+isolated marginal time, an avg pool ~0.8x, convs ~1.2x), so the model is
+    measured ~= a * table sum + sum_c d_c * (table cost of the ops of class c) + b,
+i.e. class c's factor is a_c = a + d_c. The d_c are ridge-shrunk toward 0 (toward the linear
+model) with a penalty lambda picked by leave-one-out CV inside the calibration set (lambda large
+= the linear model), on latencies divided by their mean so lambda is scale-free. With fewer than
+MIN_PER_OP calibration architectures it falls back to the linear fit (too few points to tell the
+classes apart; measured worse at k = 5). Class costs other than the listed classes (stem,
+reductions, adds, head, and NB-201's skip_connect, whose per-instance offset the intercept and the
+other classes absorb since every cell has 6 edges) keep the global factor a.
 """
 from __future__ import annotations
 
@@ -26,6 +38,11 @@ from hwnas.spaces.base import Arch, OpSpec, SearchSpace
 
 MIN_CALIBRATION = 2  # two parameters
 NOOP = "noop"
+CALIBRATIONS = ("linear", "per_op")
+DEFAULT_CALIBRATION = "per_op"
+PER_OP_CLASSES = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB-201 edge ops but skip
+MIN_PER_OP = 10  # calibration architectures needed before per-class factors are fitted
+RIDGE_GRID = (0.0, *np.logspace(-4, 3, 15).tolist())
 
 
 def noop_spec(c: int, h: int, w: int) -> OpSpec:
@@ -55,6 +72,70 @@ def fit_calibration(table_sum: Sequence[float], measured: Sequence[float]) -> tu
     return float(a), float(b)
 
 
+def _ridge(S, X, y, lam: float) -> np.ndarray:
+    """theta = (a, d_1..d_C, b) minimising |y - a S - X d - b|^2 + lam |d|^2."""
+    D = np.column_stack([S, X, np.ones_like(S)])
+    pen = np.zeros(D.shape[1])
+    pen[1:-1] = lam
+    return np.linalg.lstsq(np.vstack([D, np.diag(np.sqrt(pen))]), np.r_[y, np.zeros(D.shape[1])], rcond=None)[0]
+
+
+def fit_per_op(table_sum, class_costs, measured, classes: Sequence[str] = PER_OP_CLASSES,
+               lambdas: Sequence[float] = RIDGE_GRID, min_points: int = MIN_PER_OP) -> dict:
+    """Per-op-class calibration: measured ~= a * sum + sum_c d_c * class_costs[:, c] + b.
+
+    `class_costs` (n, C): each architecture's table cost of the ops of class c. The d_c are
+    ridge-penalised toward 0 (lambda by leave-one-out CV over `lambdas`, on latencies divided by
+    their mean); below `min_points` architectures it is the linear fit. Returns the calibration
+    dict a LatencyModel applies: mode, a, b, factors {class: a + d_c}, lambda, cv_mape_pct.
+    """
+    S = np.asarray(table_sum, dtype=float)
+    X = np.asarray(class_costs, dtype=float).reshape(len(S), len(classes))
+    y = np.asarray(measured, dtype=float)
+    a, b = fit_calibration(S, y)
+    if S.size < min_points:
+        return {"mode": "linear", "a": a, "b": b,
+                "fallback": f"{S.size} calibration architectures < {min_points}: linear fit"}
+    scale = float(np.mean(y))
+    Sn, Xn, yn = S / scale, X / scale, y / scale
+    n = S.size
+
+    def loo(lam: float) -> float:
+        err = []
+        for i in range(n):
+            keep = np.arange(n) != i
+            th = _ridge(Sn[keep], Xn[keep], yn[keep], lam)
+            err.append(abs(th[0] * Sn[i] + Xn[i] @ th[1:-1] + th[-1] - yn[i]) / yn[i])
+        return float(np.mean(err))
+
+    scores = [loo(lam) for lam in lambdas]
+    lam = float(lambdas[int(np.argmin(scores))])
+    th = _ridge(Sn, Xn, yn, lam)
+    a, b = float(th[0]), float(th[-1] * scale)
+    return {"mode": "per_op", "a": a, "b": b, "factors": {c: a + float(d) for c, d in zip(classes, th[1:-1])},
+            "lambda": lam, "cv_mape_pct": 100 * min(scores)}
+
+
+def fit(mode: str, table_sum, class_costs, measured) -> dict:
+    """The calibration dict of `mode` (linear | per_op) fitted on these architectures."""
+    if mode not in CALIBRATIONS:
+        raise HwnasError(f"calibration={mode!r}: use one of {', '.join(CALIBRATIONS)}")
+    if mode == "per_op":
+        return fit_per_op(table_sum, class_costs, measured)
+    a, b = fit_calibration(table_sum, measured)
+    return {"mode": "linear", "a": a, "b": b}
+
+
+def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[str] = PER_OP_CLASSES) -> np.ndarray:
+    """Calibrated latencies from table sums (and, for per_op, the (n, C) class costs)."""
+    pred = float(cal["a"]) * np.asarray(table_sum, dtype=float) + float(cal["b"])
+    factors = cal.get("factors") or {}
+    if cal.get("mode", "linear") == "per_op" and factors:
+        X = np.asarray(class_costs, dtype=float).reshape(len(pred), len(classes))
+        pred = pred + X @ np.array([factors.get(c, cal["a"]) - cal["a"] for c in classes])
+    return pred
+
+
 class LatencyModel:
     """Predicts latency (ms) of architectures of `space` on `dataset` from a LatencyTable."""
 
@@ -63,6 +144,18 @@ class LatencyModel:
         cal = table.calibration or {}
         self.a, self.b = (float(cal["a"]), float(cal["b"])) if "a" in cal else (1.0, 0.0)
         self.calibrated = "a" in cal
+        # Old tables store only (a, b): linear. A per_op table adds per-class factors.
+        self.mode = cal.get("mode", "linear") if self.calibrated else "none"
+        self.factors = {c: float(f) for c, f in (cal.get("factors") or {}).items()} if self.mode == "per_op" else {}
+        self.classes = tuple(self.factors) or PER_OP_CLASSES
+
+    @property
+    def calibration(self) -> dict:
+        """What predict applies: mode, a, b (and per-class factors)."""
+        out = {"mode": self.mode, "a": self.a, "b": self.b}
+        if self.factors:
+            out["factors"] = dict(self.factors)
+        return out
 
     def _median(self, spec) -> float:
         if spec.key not in self.table.entries:
@@ -97,6 +190,22 @@ class LatencyModel:
         base = self._call_overhead()
         return np.array([base + sum(self._cost(s) for s in self.space.ops(a, self.dataset)) for a in archs])
 
+    def class_costs(self, archs: Sequence[Arch], classes: Sequence[str] | None = None) -> np.ndarray:
+        """(n, C): each arch's summed table cost of the ops of each class (by op name)."""
+        classes = tuple(classes or self.classes)
+        if len(archs) == 0:
+            return np.zeros((0, len(classes)))
+        if hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector"):
+            from hwnas.spaces.nb201_net import OPS
+
+            fixed, edge = self._edge_costs()
+            vec = np.stack([self.space.to_vector(a) for a in archs])
+            # Fixed layers are never a listed class (their op names are stem/add/reduction/head).
+            return np.stack([(vec == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
+                             else np.zeros(len(archs)) for c in classes], axis=1)
+        return np.array([[sum(self._cost(s) for s in self.space.ops(a, self.dataset) if s.op == c) for c in classes]
+                         for a in archs])
+
     def _edge_costs(self) -> tuple[float, np.ndarray]:
         """(cost of the fixed layers, cost of one edge per op id): prices a cell space in one gather."""
         from hwnas.spaces.nb201_net import OPS
@@ -105,17 +214,26 @@ class LatencyModel:
         return (self._call_overhead() + sum(self._cost(s) for s in fixed),
                 np.array([sum(self._cost(s) for s in per_edge[name]) for name in OPS]))
 
-    def apply(self, table_sum: np.ndarray) -> np.ndarray:
+    def apply(self, table_sum: np.ndarray, class_costs: np.ndarray | None = None) -> np.ndarray:
+        """The stored calibration on table sums (per_op also needs the (n, C) class costs)."""
+        if self.factors:
+            if class_costs is None:
+                raise ValueError("a per_op calibration needs the class costs of the architectures")
+            return apply_calibration(self.calibration, table_sum, class_costs, self.classes)
         return self.a * np.asarray(table_sum, dtype=float) + self.b
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         """Calibrated latency (ms) of each arch (the raw sum when the table has no calibration)."""
-        return self.apply(self.table_sum(archs))
+        return self.apply(self.table_sum(archs), self.class_costs(archs) if self.factors else None)
 
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """NB-201 only: calibrated latency of architectures given by their base-5 codes (vectorised)."""
         from hwnas.spaces.nb201 import N_EDGES, N_OPS
 
+        from hwnas.spaces.nb201_net import OPS
+
         fixed, edge = self._edge_costs()
         digits = (np.asarray(codes, dtype=np.int64)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
-        return self.apply(fixed + edge[digits].sum(axis=1))
+        # per_op: each edge op priced at its class factor, the rest at a (same as apply, one gather)
+        eff = self.a * edge + np.array([(self.factors.get(o, self.a) - self.a) * edge[i] for i, o in enumerate(OPS)])
+        return self.a * fixed + eff[digits].sum(axis=1) + self.b
