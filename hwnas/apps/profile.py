@@ -99,8 +99,8 @@ def run_profile(cfg: ProfileConfig):
     from hwnas.profiling.table import TABLE_DIR, LatencyTable, table_path
     from hwnas.spaces import SPACES
 
-    if cfg.calibration not in CALIBRATIONS:
-        raise ConfigError(f"calibration={cfg.calibration!r}: use one of {', '.join(CALIBRATIONS)}")
+    if cfg.calibration not in ("auto", *CALIBRATIONS):
+        raise ConfigError(f"calibration={cfg.calibration!r}: use auto or one of {', '.join(CALIBRATIONS)}")
     if cfg.recalibrate:
         return run_recalibration(cfg)
     space = SPACES.get(cfg.space)()
@@ -148,6 +148,7 @@ def _run(cfg: DictConfig) -> None:
         log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s", cal.get("mode", "linear"),
                  cal["n"], cal["a"], cal["b"],
                  "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+                 + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else "")
                  + (f" ({cal['fallback']})" if cal.get("fallback") else ""))
     if rep.validation:
         log.info("validation on %d other architectures, table sum: %s", rep.validation["n"], _fmt(rep.validation["raw"]))

@@ -15,7 +15,7 @@ from hwnas.errors import HwnasError
 from hwnas.export import export_onnx
 from hwnas.profiling.fidelity import calibration_curve, fidelity
 from hwnas.profiling.latency_model import (DEFAULT_CALIBRATION, NOOP, LatencyModel, apply_calibration, fit,
-                                           overhead_specs)
+                                           overhead_specs, resolve_mode)
 from hwnas.profiling.runners.base import Runner
 from hwnas.profiling.table import LatencyTable
 from hwnas.spaces.base import SearchSpace
@@ -146,7 +146,7 @@ def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, 
 
 def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, val_archs,
                            plot_path: Path | None = None, mode: str = DEFAULT_CALIBRATION) -> None:
-    """Fit the calibration (`mode`: linear | per_op, latency_model.py) on `cal_archs`, score raw and
+    """Fit the calibration (`mode`: auto | linear | per_op | layout, latency_model.py) on `cal_archs`, score raw and
     calibrated predictions on the disjoint `val_archs`; both stored in the table (calibration,
     validation). Uses only the table's entries and stored end-to-end timings: nothing is timed."""
     missing = [str(a) for a in [*cal_archs, *val_archs] if str(a) not in table.e2e]
@@ -154,23 +154,27 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
         raise HwnasError(f"latency table {table.path} has no end-to-end timing of {len(missing)} of the "
                          f"architectures to calibrate/validate on (e.g. {missing[0]}); run hwnas-profile without "
                          f"recalibrate=true to time them")
+    requested, mode = mode, resolve_mode(mode, space, table.fingerprint)
     table.calibration = table.validation = None
     model = LatencyModel(table, space, dataset)  # uncalibrated: table sums and class costs
+    reorders = (lambda archs: model.reorders(archs)) if mode == "layout" else (lambda archs: None)  # noqa: E731
     measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
     cal = None
     if cal_archs:
-        cs, cx, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), measured(cal_archs)
-        cal = fit(mode, cs, cx, cm)
-        method = ("least squares measured ~ a*sum + b" if cal["mode"] == "linear" else
-                  "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
-                  "lambda by leave-one-out CV in the calibration set")
+        cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), reorders(cal_archs), measured(cal_archs)
+        cal = fit(mode, cs, cx, cm, cr)
+        method = {"linear": "least squares measured ~ a*sum + b",
+                  "per_op": "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
+                            "lambda by leave-one-out CV in the calibration set",
+                  "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + b, reorder_ms "
+                            "ridge-shrunk toward 0, lambda by leave-one-out CV in the calibration set"}[cal["mode"]]
         linear = fit("linear", cs, cx, cm)
-        table.calibration = {**cal, "requested_mode": mode, "n": len(cal_archs), "method": method,
+        table.calibration = {**cal, "requested_mode": requested, "n": len(cal_archs), "method": method,
                              "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
-                             "fit": fidelity(apply_calibration(cal, cs, cx), cm) if len(cs) > 2 else None}
+                             "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
     if val_archs:
-        vs, vx, vm = model.table_sum(val_archs), model.class_costs(val_archs), measured(val_archs)
-        pred = apply_calibration(cal, vs, vx) if cal is not None else None
+        vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
+        pred = apply_calibration(cal, vs, vx, reorders=vr) if cal is not None else None
         table.validation = {"n": len(val_archs), "archs": [str(x) for x in val_archs],
                             "disjoint_from_calibration": not set(map(str, val_archs)) & set(map(str, cal_archs)),
                             "raw": fidelity(vs, vm) if len(vs) >= 2 else None,
@@ -178,11 +182,12 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
                             "calibration_mode": cal["mode"] if cal is not None else None,
                             "table_sum_ms": vs.tolist(), "measured_ms": vm.tolist(),
                             "predicted_ms": pred.tolist() if pred is not None else None}
-        if cal is not None and cal["mode"] == "per_op":
+        if cal is not None and cal["mode"] != "linear":
             lin = table.calibration["linear"]
             table.validation["calibrated_linear"] = fidelity(lin["a"] * vs + lin["b"], vm) if len(vs) >= 2 else None
         if cal_archs:
-            table.calibration["curve"] = calibration_curve(cs, cm, vs, vm, mode=mode, cal_classes=cx, val_classes=vx)
+            table.calibration["curve"] = calibration_curve(cs, cm, vs, vm, mode=mode, cal_classes=cx, val_classes=vx,
+                                                           cal_reorders=cr, val_reorders=vr)
             if mode != "linear":
                 table.calibration["curve_linear"] = calibration_curve(cs, cm, vs, vm)
         if plot_path is not None and len(vs) >= 2:
