@@ -78,7 +78,8 @@ def main() -> None:
     if rep.calibration:
         cal = rep.calibration
         print(f"calibration ({cal.get('mode', 'linear')}): measured = {cal['a']:.4f} x table sum {cal['b']:+.4f} ms"
-              + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items()))
+              + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+              + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else ""))
         print("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
               "(median / mean over random k-subsets):")
         for c in rep.calibration.get("curve", []):
