@@ -69,14 +69,17 @@ def main() -> None:
           f"cost per architecture ({per_arch_s:.2f} s): {whole_s / 3600:.2f} h "
           f"(ratio {whole_s / table_s:.0f}x to the table, {whole_s / with_e2e_s:.0f}x to table + calibration + validation)")
     val = rep.validation or {}
-    for kind in ("raw", "calibrated"):
+    for kind in ("raw", "calibrated", "calibrated_linear"):
         f = val.get(kind)
         if f:
-            print(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:10s}: "
+            print(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:17s}: "
                   f"tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.1f}%  "
                   f"within 5% {100 * f['within_5pct']:.0f}%  within 10% {100 * f['within_10pct']:.0f}%")
     if rep.calibration:
-        print(f"calibration: measured = {rep.calibration['a']:.4f} x table sum {rep.calibration['b']:+.4f} ms")
+        cal = rep.calibration
+        print(f"calibration ({cal.get('mode', 'linear')}): measured = {cal['a']:.4f} x table sum {cal['b']:+.4f} ms"
+              + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+              + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else ""))
         print("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
               "(median / mean over random k-subsets):")
         for c in rep.calibration.get("curve", []):

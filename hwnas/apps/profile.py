@@ -72,11 +72,37 @@ def register_device(name: str) -> Path | None:
     return path
 
 
+def run_recalibration(cfg: ProfileConfig):
+    """recalibrate=true: refit an existing table's calibration from its stored timings (no runner)."""
+    from hwnas.profiling.profiler import recalibrate
+    from hwnas.profiling.table import LatencyTable, table_path
+    from hwnas.spaces import SPACES
+
+    if not cfg.device:
+        raise ConfigError("recalibrate=true needs device=<table name> (latency_tables/<name>.json or out_dir)")
+    space = SPACES.get(cfg.space)()
+    path = table_path(cfg.device, cfg.out_dir)
+    table = LatencyTable.load(path)
+    for key, want in (("space", cfg.space), ("dataset", cfg.dataset)):
+        if table.fingerprint.get(key) not in (None, want):
+            raise ConfigError(f"latency table {path} was profiled for {key} {table.fingerprint[key]!r}, not {want!r}")
+    plot = path.with_suffix(".png") if cfg.plot else None
+    report = recalibrate(space, cfg.dataset, table, cfg.calibrate, cfg.validate, cfg.seed, plot, cfg.calibration)
+    report.extra["device"] = cfg.device
+    report.extra["overhead_probes"] = sum(e["op"] == "noop" for e in table.entries.values())
+    return report
+
+
 def run_profile(cfg: ProfileConfig):
+    from hwnas.profiling.latency_model import CALIBRATIONS
     from hwnas.profiling.profiler import profile
     from hwnas.profiling.table import TABLE_DIR, LatencyTable, table_path
     from hwnas.spaces import SPACES
 
+    if cfg.calibration not in ("auto", *CALIBRATIONS):
+        raise ConfigError(f"calibration={cfg.calibration!r}: use auto or one of {', '.join(CALIBRATIONS)}")
+    if cfg.recalibrate:
+        return run_recalibration(cfg)
     space = SPACES.get(cfg.space)()
     shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
     runner = make_runner(cfg)
@@ -91,7 +117,7 @@ def run_profile(cfg: ProfileConfig):
     plot = path.with_suffix(".png") if cfg.plot else None
     try:
         report = profile(space, cfg.dataset, runner, table, cfg.calibrate, cfg.validate, cfg.e2e_repeats, cfg.seed,
-                         cfg.progress, plot)
+                         cfg.progress, plot, cfg.calibration)
     finally:
         runner.close()
     if Path(cfg.out_dir or TABLE_DIR).resolve() == TABLE_DIR.resolve():
@@ -118,12 +144,19 @@ def _run(cfg: DictConfig) -> None:
              "architectures timed end to end now, %d timed runs) in %.1f s", rep.path, rep.n_ops - probes, probes,
              rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
     if rep.calibration:
-        log.info("calibration on %d architectures: measured = %.4f * table sum %+.4f ms", rep.calibration["n"],
-                 rep.calibration["a"], rep.calibration["b"])
+        cal = rep.calibration
+        log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s", cal.get("mode", "linear"),
+                 cal["n"], cal["a"], cal["b"],
+                 "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+                 + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else "")
+                 + (f" ({cal['fallback']})" if cal.get("fallback") else ""))
     if rep.validation:
         log.info("validation on %d other architectures, table sum: %s", rep.validation["n"], _fmt(rep.validation["raw"]))
         log.info("validation on %d other architectures, calibrated: %s", rep.validation["n"],
                  _fmt(rep.validation["calibrated"]))
+        if rep.validation.get("calibrated_linear"):
+            log.info("validation on %d other architectures, linear calibration: %s", rep.validation["n"],
+                     _fmt(rep.validation["calibrated_linear"]))
     if typed.plot and rep.validation:
         log.info("plot: %s", rep.path.with_suffix(".png"))
     if rep.extra.get("device_config"):

@@ -79,7 +79,7 @@ class ProfiledSource(IndexedSource):
     def describe(self) -> dict:
         t = self.model.table
         return {"name": self.name, "kind": "profiled", "table": str(t.path), "calibrated": self.model.calibrated,
-                "calibration": {"a": self.model.a, "b": self.model.b} if self.model.calibrated else None,
+                "calibration": self.model.calibration if self.model.calibrated else None,
                 "fingerprint": t.fingerprint}
 
 

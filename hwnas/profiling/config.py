@@ -35,6 +35,10 @@ class ProfileConfig:
     calibrate: int = 10  # architectures timed end to end to fit the calibration (0: none)
     validate: int = 30  # other architectures timed end to end to score the table (0: none)
     seed: int = 0  # architectures drawn, weights, inputs
+    # auto (layout for NB-201 on onnxruntime CPU at graph_optimization=all, else per_op) | linear (a*sum + b)
+    # | per_op (per-op-class factors, ridge-shrunk to linear) | layout (+ cost per NCHWc layout conversion)
+    calibration: str = "auto"
+    recalibrate: bool = False  # refit calibration/validation from the table's stored timings; times nothing
     out_dir: Optional[str] = None  # default: latency_tables/ of this checkout
     overwrite: bool = False  # measure afresh instead of resuming an existing table
     progress: bool = True

@@ -13,6 +13,24 @@ op, the node sums) is priced by its marginal cost: the table times it alone and 
 back to back, cost = (t_8 - t_1) / 7. Other ops (stem, reductions, head) cost their median
 minus a no-op's median (one Identity, timed on the same input shape; floored at 0), and one
 call's overhead (the no-op on the network input) is added back once.
+
+Calibration modes (`calibration=` of hwnas-profile; the table stores the fitted one):
+  linear   measured ~= a * table sum + b (least squares).
+  per_op   measured ~= a * table sum + sum_c d_c * (table cost of the ops of class c) + b: ops of
+           different kinds are off by different factors inside a network (on this repository's
+           CPU table a `none` edge costs ~3-4x its isolated marginal time, an avg pool ~0.9x), so
+           class c's factor is a_c = a + d_c. Classes: the NB-201 edge ops but skip_connect (costs
+           ~0, and with 6 edges per cell its per-edge offset is absorbed by b and the others).
+  layout   measured ~= a * table sum + r * (layout conversions) + b: onnxruntime's CPU optimiser
+           runs convs, pools and adds in a blocked layout and inserts a conversion wherever a
+           tensor meets an op it cannot block (the `none` Mul); hwnas/profiling/layout.py counts
+           them per architecture. On the committed CPU table this explains most of what the
+           linear fit misses (README "How a latency is predicted, and calibration").
+  auto     (default) layout for NB-201 tables of onnxruntime CPU at graph_optimization=all, else per_op.
+The extra coefficients (d_c, r) are ridge-shrunk toward 0, i.e. toward the linear model, with a
+penalty picked by leave-one-out CV inside the calibration set (a large penalty is the linear fit),
+on latencies divided by their mean so the penalty is scale-free. With fewer than MIN_PER_OP
+(per_op) or MIN_LAYOUT (layout) calibration architectures the fit is linear, and says so.
 """
 from __future__ import annotations
 
@@ -26,6 +44,12 @@ from hwnas.spaces.base import Arch, OpSpec, SearchSpace
 
 MIN_CALIBRATION = 2  # two parameters
 NOOP = "noop"
+CALIBRATIONS = ("linear", "per_op", "layout")
+DEFAULT_CALIBRATION = "auto"  # layout where its feature applies (layout_applies), else per_op
+PER_OP_CLASSES = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB-201 edge ops but skip
+MIN_PER_OP = 10  # calibration architectures needed before per-class factors are fitted
+MIN_LAYOUT = 5  # ... before the layout-conversion cost is fitted
+RIDGE_GRID = (0.0, *np.logspace(-4, 3, 15).tolist())
 
 
 def noop_spec(c: int, h: int, w: int) -> OpSpec:
@@ -55,6 +79,130 @@ def fit_calibration(table_sum: Sequence[float], measured: Sequence[float]) -> tu
     return float(a), float(b)
 
 
+def _ridge(S, X, y, lam: float) -> np.ndarray:
+    """theta = (a, d_1..d_C, b) minimising |y - a S - X d - b|^2 + lam |d|^2."""
+    D = np.column_stack([S, X, np.ones_like(S)])
+    pen = np.zeros(D.shape[1])
+    pen[1:-1] = lam
+    return np.linalg.lstsq(np.vstack([D, np.diag(np.sqrt(pen))]), np.r_[y, np.zeros(D.shape[1])], rcond=None)[0]
+
+
+def _ridge_cv(S, X, y, lambdas: Sequence[float]) -> tuple[np.ndarray, float, float]:
+    """Ridge fit of measured ~= a*S + X @ d + b, d penalised, lambda by leave-one-out CV (mean
+    relative error) over `lambdas`, on latencies divided by their mean (so lambda is scale-free).
+    Returns (theta = (a, d..., b) in ms units, lambda, CV MAPE %)."""
+    scale = float(np.mean(y))
+    Sn, Xn, yn = S / scale, X / scale, y / scale
+    n = S.size
+
+    def loo(lam: float) -> float:
+        err = []
+        for i in range(n):
+            keep = np.arange(n) != i
+            th = _ridge(Sn[keep], Xn[keep], yn[keep], lam)
+            err.append(abs(th[0] * Sn[i] + Xn[i] @ th[1:-1] + th[-1] - yn[i]) / yn[i])
+        return float(np.mean(err))
+
+    scores = [loo(lam) for lam in lambdas]
+    lam = float(lambdas[int(np.argmin(scores))])
+    th = _ridge(Sn, Xn, yn, lam)
+    th[-1] *= scale  # a and d multiply ms-valued features: unchanged by the scaling; b is in ms
+    return th, lam, 100 * min(scores)
+
+
+def _linear_fallback(S, y, min_points: int) -> dict:
+    a, b = fit_calibration(S, y)
+    return {"mode": "linear", "a": a, "b": b, "fallback": f"{S.size} calibration architectures < {min_points}: linear fit"}
+
+
+def fit_per_op(table_sum, class_costs, measured, classes: Sequence[str] = PER_OP_CLASSES,
+               lambdas: Sequence[float] = RIDGE_GRID, min_points: int = MIN_PER_OP) -> dict:
+    """Per-op-class calibration: measured ~= a * sum + sum_c d_c * class_costs[:, c] + b.
+
+    `class_costs` (n, C): each architecture's table cost of the ops of class c. The d_c are
+    ridge-penalised toward 0 (lambda by leave-one-out CV over `lambdas`, on latencies divided by
+    their mean); below `min_points` architectures it is the linear fit. Returns the calibration
+    dict a LatencyModel applies: mode, a, b, factors {class: a + d_c}, lambda, cv_mape_pct.
+    """
+    S = np.asarray(table_sum, dtype=float)
+    X = np.asarray(class_costs, dtype=float).reshape(len(S), len(classes))
+    y = np.asarray(measured, dtype=float)
+    fit_calibration(S, y)  # the same checks
+    if S.size < min_points:
+        return _linear_fallback(S, y, min_points)
+    th, lam, cv = _ridge_cv(S, X, y, lambdas)
+    a = float(th[0])
+    return {"mode": "per_op", "a": a, "b": float(th[-1]), "factors": {c: a + float(d) for c, d in zip(classes, th[1:-1])},
+            "lambda": lam, "cv_mape_pct": cv}
+
+
+def fit_layout(table_sum, reorders, measured, lambdas: Sequence[float] = RIDGE_GRID,
+               min_points: int = MIN_LAYOUT) -> dict:
+    """Layout calibration: measured ~= a * sum + r * (layout conversions the runtime inserts) + b.
+
+    `reorders` (n,): hwnas.profiling.layout's count per architecture; r (ms per conversion) is
+    ridge-penalised toward 0 like fit_per_op's d_c (lambda by leave-one-out CV); below
+    `min_points` architectures it is the linear fit."""
+    S = np.asarray(table_sum, dtype=float)
+    R = np.asarray(reorders, dtype=float).reshape(len(S), 1)
+    y = np.asarray(measured, dtype=float)
+    fit_calibration(S, y)
+    if S.size < min_points:
+        return _linear_fallback(S, y, min_points)
+    unit = max(float(R.max()), 1.0)  # penalise r by its share of the latency, not per conversion
+    th, lam, cv = _ridge_cv(S, R / unit, y, lambdas)
+    return {"mode": "layout", "a": float(th[0]), "b": float(th[-1]), "reorder_ms": float(th[1]) / unit,
+            "feature": "onnxruntime NCHWc ReorderInput+ReorderOutput nodes (hwnas/profiling/layout.py)",
+            "lambda": lam, "cv_mape_pct": cv}
+
+
+def fit(mode: str, table_sum, class_costs, measured, reorders=None) -> dict:
+    """The calibration dict of `mode` (linear | per_op | layout) fitted on these architectures."""
+    if mode not in CALIBRATIONS:
+        raise HwnasError(f"calibration={mode!r}: use one of {', '.join(CALIBRATIONS)}")
+    if mode == "per_op":
+        return fit_per_op(table_sum, class_costs, measured)
+    if mode == "layout":
+        if reorders is None:
+            raise HwnasError("calibration=layout needs the layout-conversion counts of the architectures")
+        return fit_layout(table_sum, reorders, measured)
+    a, b = fit_calibration(table_sum, measured)
+    return {"mode": "linear", "a": a, "b": b}
+
+
+def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[str] = PER_OP_CLASSES,
+                      reorders=None) -> np.ndarray:
+    """Calibrated latencies from table sums (per_op also needs the (n, C) class costs, layout the
+    (n,) layout-conversion counts)."""
+    pred = float(cal["a"]) * np.asarray(table_sum, dtype=float) + float(cal["b"])
+    if cal.get("mode") == "layout":
+        pred = pred + float(cal["reorder_ms"]) * np.asarray(reorders, dtype=float).reshape(len(pred))
+    factors = cal.get("factors") or {}
+    if cal.get("mode", "linear") == "per_op" and factors:
+        X = np.asarray(class_costs, dtype=float).reshape(len(pred), len(classes))
+        pred = pred + X @ np.array([factors.get(c, cal["a"]) - cal["a"] for c in classes])
+    return pred
+
+
+def layout_applies(space, fingerprint: dict | None = None) -> bool:
+    """Whether the layout calibration's feature describes this space (and, given a table's
+    fingerprint, its runtime): NAS-Bench-201 cells under onnxruntime CPU at graph_optimization=all."""
+    if getattr(space, "name", None) != "nb201" or not hasattr(space, "to_vector"):
+        return False
+    if fingerprint is None:
+        return True
+    return fingerprint.get("runner") == "ort_cpu" and fingerprint.get("graph_optimization") == "all"
+
+
+def resolve_mode(mode: str, space, fingerprint: dict) -> str:
+    """`auto` -> layout where it applies (layout_applies), else per_op; other modes unchanged."""
+    if mode == "auto":
+        return "layout" if layout_applies(space, fingerprint) else "per_op"
+    if mode not in CALIBRATIONS:
+        raise HwnasError(f"calibration={mode!r}: use auto or one of {', '.join(CALIBRATIONS)}")
+    return mode
+
+
 class LatencyModel:
     """Predicts latency (ms) of architectures of `space` on `dataset` from a LatencyTable."""
 
@@ -63,6 +211,35 @@ class LatencyModel:
         cal = table.calibration or {}
         self.a, self.b = (float(cal["a"]), float(cal["b"])) if "a" in cal else (1.0, 0.0)
         self.calibrated = "a" in cal
+        # Old tables store only (a, b): linear. per_op adds per-class factors, layout a cost per
+        # layout conversion.
+        self.mode = cal.get("mode", "linear") if self.calibrated else "none"
+        self.factors = {c: float(f) for c, f in (cal.get("factors") or {}).items()} if self.mode == "per_op" else {}
+        self.classes = tuple(self.factors) or PER_OP_CLASSES
+        self.reorder_ms = float(cal["reorder_ms"]) if self.mode == "layout" else 0.0
+        if self.mode == "layout" and not layout_applies(space):
+            raise DataError(f"latency table {table.path} has a layout calibration, which counts onnxruntime's layout "
+                            f"conversions in NAS-Bench-201 networks; space {space.name!r} has none: re-run "
+                            f"hwnas-profile recalibrate=true calibration=per_op")
+
+    @property
+    def calibration(self) -> dict:
+        """What predict applies: mode, a, b (and per-class factors)."""
+        out = {"mode": self.mode, "a": self.a, "b": self.b}
+        if self.factors:
+            out["factors"] = dict(self.factors)
+        if self.mode == "layout":
+            out["reorder_ms"] = self.reorder_ms
+        return out
+
+    def reorders(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(n,) layout conversions onnxruntime's CPU optimiser inserts in each arch's network."""
+        from hwnas.profiling.layout import reorders_of_vectors
+
+        if len(archs) == 0:
+            return np.zeros(0)
+        return reorders_of_vectors(np.stack([self.space.to_vector(a) for a in archs]),
+                                   getattr(self.space, "cells_per_stage", 5))
 
     def _median(self, spec) -> float:
         if spec.key not in self.table.entries:
@@ -97,6 +274,22 @@ class LatencyModel:
         base = self._call_overhead()
         return np.array([base + sum(self._cost(s) for s in self.space.ops(a, self.dataset)) for a in archs])
 
+    def class_costs(self, archs: Sequence[Arch], classes: Sequence[str] | None = None) -> np.ndarray:
+        """(n, C): each arch's summed table cost of the ops of each class (by op name)."""
+        classes = tuple(classes or self.classes)
+        if len(archs) == 0:
+            return np.zeros((0, len(classes)))
+        if hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector"):
+            from hwnas.spaces.nb201_net import OPS
+
+            fixed, edge = self._edge_costs()
+            vec = np.stack([self.space.to_vector(a) for a in archs])
+            # Fixed layers are never a listed class (their op names are stem/add/reduction/head).
+            return np.stack([(vec == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
+                             else np.zeros(len(archs)) for c in classes], axis=1)
+        return np.array([[sum(self._cost(s) for s in self.space.ops(a, self.dataset) if s.op == c) for c in classes]
+                         for a in archs])
+
     def _edge_costs(self) -> tuple[float, np.ndarray]:
         """(cost of the fixed layers, cost of one edge per op id): prices a cell space in one gather."""
         from hwnas.spaces.nb201_net import OPS
@@ -105,17 +298,38 @@ class LatencyModel:
         return (self._call_overhead() + sum(self._cost(s) for s in fixed),
                 np.array([sum(self._cost(s) for s in per_edge[name]) for name in OPS]))
 
-    def apply(self, table_sum: np.ndarray) -> np.ndarray:
+    def apply(self, table_sum: np.ndarray, class_costs: np.ndarray | None = None,
+              reorders: np.ndarray | None = None) -> np.ndarray:
+        """The stored calibration on table sums (per_op also needs the (n, C) class costs, layout
+        the (n,) layout-conversion counts)."""
+        if self.mode == "layout":
+            if reorders is None:
+                raise ValueError("a layout calibration needs the layout-conversion counts of the architectures")
+            return apply_calibration(self.calibration, table_sum, reorders=reorders)
+        if self.factors:
+            if class_costs is None:
+                raise ValueError("a per_op calibration needs the class costs of the architectures")
+            return apply_calibration(self.calibration, table_sum, class_costs, self.classes)
         return self.a * np.asarray(table_sum, dtype=float) + self.b
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         """Calibrated latency (ms) of each arch (the raw sum when the table has no calibration)."""
-        return self.apply(self.table_sum(archs))
+        return self.apply(self.table_sum(archs), self.class_costs(archs) if self.factors else None,
+                          self.reorders(archs) if self.mode == "layout" else None)
 
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """NB-201 only: calibrated latency of architectures given by their base-5 codes (vectorised)."""
         from hwnas.spaces.nb201 import N_EDGES, N_OPS
 
+        from hwnas.spaces.nb201_net import OPS
+
         fixed, edge = self._edge_costs()
         digits = (np.asarray(codes, dtype=np.int64)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
-        return self.apply(fixed + edge[digits].sum(axis=1))
+        # per_op: each edge op priced at its class factor, the rest at a (same as apply, one gather)
+        eff = self.a * edge + np.array([(self.factors.get(o, self.a) - self.a) * edge[i] for i, o in enumerate(OPS)])
+        out = self.a * fixed + eff[digits].sum(axis=1) + self.b
+        if self.mode == "layout":
+            from hwnas.profiling.layout import reorders_of_vectors
+
+            out = out + self.reorder_ms * reorders_of_vectors(digits, getattr(self.space, "cells_per_stage", 5))
+        return out

@@ -8,7 +8,8 @@ import numpy as np
 from hwnas.io import atomic_path
 
 
-def plot_validation(path: Path, table_sum, measured, calibration, device: str, validation: dict) -> None:
+def plot_validation(path: Path, table_sum, measured, predicted, device: str, validation: dict) -> None:
+    """Scatter of raw table sums and calibrated predictions (None: not calibrated) against measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,12 +21,15 @@ def plot_validation(path: Path, table_sum, measured, calibration, device: str, v
     ax.scatter(vm, vs, s=18, marker="x", color="tab:gray",
                label=f"table sum (tau {raw.get('kendall_tau', float('nan')):.2f}, MAPE {raw.get('mape_pct', float('nan')):.1f}%)")
     pts = [vm, vs]
-    if calibration is not None:
-        a, b = calibration
+    if predicted is not None:
+        pred = np.asarray(predicted, float)
         cal = validation.get("calibrated") or {}
-        ax.scatter(vm, a * vs + b, s=18, color="tab:blue",
-                   label=f"calibrated (tau {cal.get('kendall_tau', float('nan')):.2f}, MAPE {cal.get('mape_pct', float('nan')):.1f}%)")
-        pts.append(a * vs + b)
+        mode = validation.get("calibration_mode") or "linear"
+        ax.scatter(vm, pred, s=18, color="tab:blue",
+                   label=f"calibrated, {mode} (tau {cal.get('kendall_tau', float('nan')):.2f}, "
+                         f"MAPE {cal.get('mape_pct', float('nan')):.1f}%, "
+                         f"±10% {100 * cal.get('within_10pct', float('nan')):.0f}%)")
+        pts.append(pred)
     lo, hi = min(p.min() for p in pts), max(p.max() for p in pts)
     ax.plot([lo, hi], [lo, hi], color="k", lw=0.8, label="predicted = measured")
     ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="tab:green", alpha=0.12, label="±10%")

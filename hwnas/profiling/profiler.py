@@ -14,7 +14,8 @@ import torch
 from hwnas.errors import HwnasError
 from hwnas.export import export_onnx
 from hwnas.profiling.fidelity import calibration_curve, fidelity
-from hwnas.profiling.latency_model import NOOP, LatencyModel, fit_calibration, overhead_specs
+from hwnas.profiling.latency_model import (DEFAULT_CALIBRATION, NOOP, LatencyModel, apply_calibration, fit,
+                                           overhead_specs, resolve_mode)
 from hwnas.profiling.runners.base import Runner
 from hwnas.profiling.table import LatencyTable
 from hwnas.spaces.base import SearchSpace
@@ -144,37 +145,61 @@ def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, 
 
 
 def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, val_archs,
-                           plot_path: Path | None = None) -> None:
-    """Fit (a, b) on `cal_archs`, score raw and calibrated predictions on the disjoint `val_archs`;
-    both stored in the table (calibration, validation)."""
-    model = LatencyModel(table, space, dataset)
-    measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
+                           plot_path: Path | None = None, mode: str = DEFAULT_CALIBRATION) -> None:
+    """Fit the calibration (`mode`: auto | linear | per_op | layout, latency_model.py) on `cal_archs`, score raw and
+    calibrated predictions on the disjoint `val_archs`; both stored in the table (calibration,
+    validation). Uses only the table's entries and stored end-to-end timings: nothing is timed."""
+    missing = [str(a) for a in [*cal_archs, *val_archs] if str(a) not in table.e2e]
+    if missing:
+        raise HwnasError(f"latency table {table.path} has no end-to-end timing of {len(missing)} of the "
+                         f"architectures to calibrate/validate on (e.g. {missing[0]}); run hwnas-profile without "
+                         f"recalibrate=true to time them")
+    requested, mode = mode, resolve_mode(mode, space, table.fingerprint)
     table.calibration = table.validation = None
-    a = b = None
+    model = LatencyModel(table, space, dataset)  # uncalibrated: table sums and class costs
+    reorders = (lambda archs: model.reorders(archs)) if mode == "layout" else (lambda archs: None)  # noqa: E731
+    measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
+    cal = None
     if cal_archs:
-        cs, cm = model.table_sum(cal_archs), measured(cal_archs)
-        a, b = fit_calibration(cs, cm)
-        table.calibration = {"a": a, "b": b, "n": len(cal_archs), "method": "least squares measured ~ a*sum + b",
-                             "archs": [str(x) for x in cal_archs], "fit": fidelity(a * cs + b, cm) if len(cs) > 2 else None}
+        cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), reorders(cal_archs), measured(cal_archs)
+        cal = fit(mode, cs, cx, cm, cr)
+        method = {"linear": "least squares measured ~ a*sum + b",
+                  "per_op": "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
+                            "lambda by leave-one-out CV in the calibration set",
+                  "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + b, reorder_ms "
+                            "ridge-shrunk toward 0, lambda by leave-one-out CV in the calibration set"}[cal["mode"]]
+        linear = fit("linear", cs, cx, cm)
+        table.calibration = {**cal, "requested_mode": requested, "n": len(cal_archs), "method": method,
+                             "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
+                             "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
     if val_archs:
-        vs, vm = model.table_sum(val_archs), measured(val_archs)
+        vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
+        pred = apply_calibration(cal, vs, vx, reorders=vr) if cal is not None else None
         table.validation = {"n": len(val_archs), "archs": [str(x) for x in val_archs],
                             "disjoint_from_calibration": not set(map(str, val_archs)) & set(map(str, cal_archs)),
                             "raw": fidelity(vs, vm) if len(vs) >= 2 else None,
-                            "calibrated": fidelity(a * vs + b, vm) if a is not None and len(vs) >= 2 else None,
-                            "table_sum_ms": vs.tolist(), "measured_ms": vm.tolist()}
+                            "calibrated": fidelity(pred, vm) if pred is not None and len(vs) >= 2 else None,
+                            "calibration_mode": cal["mode"] if cal is not None else None,
+                            "table_sum_ms": vs.tolist(), "measured_ms": vm.tolist(),
+                            "predicted_ms": pred.tolist() if pred is not None else None}
+        if cal is not None and cal["mode"] != "linear":
+            lin = table.calibration["linear"]
+            table.validation["calibrated_linear"] = fidelity(lin["a"] * vs + lin["b"], vm) if len(vs) >= 2 else None
         if cal_archs:
-            table.calibration["curve"] = calibration_curve(cs, cm, vs, vm)
+            table.calibration["curve"] = calibration_curve(cs, cm, vs, vm, mode=mode, cal_classes=cx, val_classes=vx,
+                                                           cal_reorders=cr, val_reorders=vr)
+            if mode != "linear":
+                table.calibration["curve_linear"] = calibration_curve(cs, cm, vs, vm)
         if plot_path is not None and len(vs) >= 2:
             from hwnas.profiling.plot import plot_validation
 
-            plot_validation(plot_path, vs, vm, (a, b) if a is not None else None, table.device, table.validation)
+            plot_validation(plot_path, vs, vm, pred, table.device, table.validation)
     table.save()
 
 
 def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate: int = 10, validate: int = 30,
             e2e_repeats: int | None = None, seed: int = 0, progress: bool = True,
-            plot_path: Path | None = None) -> ProfileReport:
+            plot_path: Path | None = None, calibration: str = DEFAULT_CALIBRATION) -> ProfileReport:
     """The whole profile: ops, end-to-end timings, calibration, validation (resumable)."""
     ok, why = runner.available()
     if not ok:
@@ -198,7 +223,25 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
     for key, val_ in (("op_seconds", t_ops), ("op_models", op_models), ("op_timed_runs", op_models * runner.settings.repeats),
                       ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats)):
         table.cost[key] = table.cost.get(key, 0) + val_
-    calibrate_and_validate(space, dataset, table, cal, val, plot_path)
+    calibrate_and_validate(space, dataset, table, cal, val, plot_path, calibration)
     e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
     return ProfileReport(table.path, len(table), n_ops, n_e2e, timed, time.perf_counter() - t0, t_ops, t_e2e,
+                         table.calibration, table.validation, float(np.mean(e2e)) if e2e else None)
+
+
+def recalibrate(space, dataset: str, table: LatencyTable, calibrate: int, validate: int, seed: int = 0,
+                plot_path: Path | None = None, calibration: str = DEFAULT_CALIBRATION) -> ProfileReport:
+    """Refit calibration and validation from the table's stored entries and end-to-end timings
+    (the architectures `profile` draws for calibrate/validate/seed); times nothing."""
+    if calibrate < 0 or validate < 0 or calibrate == 1:
+        raise HwnasError(f"calibrate={calibrate} and validate={validate} must be >= 0 (calibrate 0 or >= 2)")
+    t0 = time.perf_counter()
+    archs = sample_archs(space, calibrate + validate, seed)
+    missing = space.distinct_ops(dataset)
+    if table.missing(missing):
+        raise HwnasError(f"latency table {table.path} lacks {len(table.missing(missing))} operations; run "
+                         f"hwnas-profile without recalibrate=true to measure them")
+    calibrate_and_validate(space, dataset, table, archs[:calibrate], archs[calibrate:], plot_path, calibration)
+    e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
+    return ProfileReport(table.path, len(table), 0, 0, 0, time.perf_counter() - t0, 0.0, 0.0,
                          table.calibration, table.validation, float(np.mean(e2e)) if e2e else None)

@@ -8,8 +8,10 @@ Layout (schema_version 1):
            p90_ms, p99_ms, mean_ms, min_ms, n, outliers}; shape-preserving ops also chain_copies,
            chain_median_ms, chain_iqr_ms, marginal_ms (their cost inside a graph)}
   e2e {arch string: Timing}         whole architectures timed end to end
-  calibration {a, b, archs, curve}  measured ~= a * table sum + b   (hwnas/profiling/latency_model.py)
-  validation {raw: {...}, calibrated: {...}, archs}
+  calibration {mode, a, b, [factors | reorder_ms], linear, archs, curve}
+                                    measured ~= a * table sum (+ per-class / layout terms) + b
+                                    (hwnas/profiling/latency_model.py); no mode = linear (older tables)
+  validation {raw: {...}, calibrated: {...}, calibrated_linear: {...}, archs}
   cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
 
 The file is rewritten atomically after every measurement, so an interrupted profile resumes
