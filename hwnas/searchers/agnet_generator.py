@@ -60,7 +60,7 @@ class CategoricalVAE(nn.Module):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            last = float(loss)
+            last = loss.item()
         return last
 
     # --- generation -------------------------------------------------------------------
