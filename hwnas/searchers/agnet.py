@@ -107,7 +107,7 @@ class AGNet(Searcher):
         # one-hot encoding, least squares over the same sample. Only steers the generator; the
         # exact table decides feasibility and the acquisition.
         oh = torch.cat([torch.nn.functional.one_hot(X[:, i], k).float() for i, k in enumerate(self.cards)], 1)
-        A = torch.cat([oh, torch.ones(len(oh), 1)], 1).double()
+        A = np.concatenate([oh.numpy(), np.ones((len(oh), 1), dtype=np.float32)], 1).astype(np.float64)
         targets = [self.problem.latency(archs)]
         budgets = [self.problem.latency_budget]
         if self.problem.use_energy:
@@ -115,9 +115,12 @@ class AGNet(Searcher):
             budgets.append(self.problem.energy_budget)
         self._hw = []
         for t, b in zip(targets, budgets):
-            t = torch.from_numpy(np.asarray(t, dtype=np.float64))
-            coef = torch.linalg.lstsq(A, t[:, None]).solution.squeeze(1).float()
-            self._hw.append((coef, float(t.mean()), float(t.std()) or 1.0, b))
+            t = np.asarray(t, dtype=np.float64)
+            # Ridge normal equations: one-hot blocks plus an intercept are rank deficient, and a
+            # pivoting least-squares solver then returns a different (equally good) solution
+            # from call to call; the ridge term makes the solution unique and reproducible.
+            coef = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ t)
+            self._hw.append((torch.from_numpy(coef.astype(np.float32)), float(t.mean()), float(t.std()) or 1.0, b))
 
     def _vectors(self, archs) -> torch.Tensor:
         return torch.from_numpy(np.stack([self.space.to_vector(a) for a in archs])).long()
