@@ -47,3 +47,20 @@ def test_global_torch_rng_untouched_and_infeasible_never_real(data_dir):
     X = torch.tensor([s.space.to_vector(infeasible).tolist()])
     assert g._reward(X).item() == cfg.searcher.infeasible_reward
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_accuracy_objective_ranks_by_error_and_bad_objective_is_clear(data_dir):
+    import pytest
+
+    from hwnas.errors import ConfigError
+    from hwnas.searchers._generative import rank_order
+
+    cfg = make_search_cfg(searcher="ganas", latency_ms=None)
+    s = build_setup(cfg)
+    pool = s.problem.feasible_pool()
+    evs = [s.problem.make_evaluation(a, acc) for a, acc in zip(pool[:5], (70.0, 90.0, 80.0, 60.0, 85.0))]
+    assert [evs[i].accuracy for i in rank_order(evs, "accuracy")] == [90.0, 85.0, 80.0, 70.0, 60.0]
+    assert set(rank_order(evs, "pareto")) == set(range(5))
+    for name in ("ganas", "agnet"):
+        with pytest.raises(ConfigError, match="objective"):
+            make_searcher(make_search_cfg(searcher=name, objective="best").searcher, s.problem, 0)

@@ -52,15 +52,19 @@ def crowding_distance(F: np.ndarray) -> np.ndarray:
     return d
 
 
-def rank_order(evals: Sequence[Evaluation]) -> list[int]:
-    """Positions of the feasible evaluations, best first: non-dominated rank on
-    (error, latency[, energy]), then crowding distance (spread along the front), then error.
+def rank_order(evals: Sequence[Evaluation], objective: str = "pareto") -> list[int]:
+    """Positions of the feasible evaluations, best first.
 
-    Infeasible evaluations are left out: they must never count as good examples.
+    pareto: non-dominated rank on (error, latency[, energy]), then crowding distance (spread
+    along the front), then error. accuracy: by error alone (the papers' single-objective
+    setting; the budget still holds, since infeasible evaluations are left out: they must
+    never count as good examples).
     """
     feas = [i for i, e in enumerate(evals) if e.feasible]
     if not feas:
         return []
+    if objective == "accuracy":
+        return sorted(feas, key=lambda i: (evals[i].error, str(evals[i].arch)))
     F = np.array([evals[i].objectives() for i in feas], dtype=float)
     ranks = nd_ranks(F)
     crowd = np.zeros(len(feas))
@@ -70,6 +74,9 @@ def rank_order(evals: Sequence[Evaluation]) -> list[int]:
     # Stable, fully ordered key (the arch string breaks the last ties) so replays agree.
     key = sorted(range(len(feas)), key=lambda k: (ranks[k], -crowd[k], F[k, 0], str(evals[feas[k]].arch)))
     return [feas[k] for k in key]
+
+
+OBJECTIVES = ("pareto", "accuracy")
 
 
 class WorthCache:

@@ -28,12 +28,12 @@ import torch
 from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation
-from hwnas.searchers._generative import WorthCache, rank_order, seeded_init
+from hwnas.searchers._generative import OBJECTIVES, WorthCache, rank_order, seeded_init
 from hwnas.searchers.agnet_generator import CategoricalVAE
 from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
-from hwnas.surrogates.acquisition import hv_improvement
+from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
 
 
 @dataclass
@@ -59,6 +59,7 @@ class AGNetConfig:
     surrogate_members: int = 5
     surrogate_hidden: int = 64
     surrogate_steps: int = 150
+    objective: str = "pareto"  # pareto: as above; accuracy: error-rank weights, no latency pull, EI batch
 
 
 @register_searcher("agnet", AGNetConfig)
@@ -70,6 +71,8 @@ class AGNet(Searcher):
                       "acq_candidates", "ehvi_samples", "surrogate_members", "surrogate_steps"):
             if getattr(c, field) < 1:
                 raise ConfigError(f"searcher.{field} must be >= 1, got {getattr(c, field)}")
+        if c.objective not in OBJECTIVES:
+            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
         self.vae = seeded_init(self.seed, lambda: CategoricalVAE(self.cards, c.latent, c.hidden))
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
@@ -151,7 +154,7 @@ class AGNet(Searcher):
     # --- one iteration ---------------------------------------------------------------------
     def _finetune(self) -> None:
         c = self.config
-        order = rank_order(self.evals)  # feasible only: infeasible weigh zero
+        order = rank_order(self.evals, c.objective)  # feasible only: infeasible weigh zero
         n = len(order)
         w = torch.tensor([1.0 / (c.weight_k * n + r) for r in range(n)])
         X = self._vectors([self.evals[i].arch for i in order])
@@ -164,7 +167,7 @@ class AGNet(Searcher):
             return
         model = self.surrogate.model
         err_scale = model.y_std
-        n_obj = 1 + len(self._hw)
+        n_obj = 1 + len(self._hw) if c.objective == "pareto" else 1
         for _ in range(c.guide_steps):
             z = self.vae.prior(c.guide_samples, self.gen)
             x = self.vae.sample_onehot_st(z, self.gen, c.tau)
@@ -174,7 +177,8 @@ class AGNet(Searcher):
             xb = torch.cat([x, torch.ones(len(x), 1)], 1)
             for coef, mu, sd, budget in self._hw:
                 pred = xb @ coef
-                terms.append((pred - mu) / sd)
+                if c.objective == "pareto":
+                    terms.append((pred - mu) / sd)
                 if budget is not None:
                     hinge = hinge + torch.relu(pred / budget - 1.0)
             # One trade-off per sample, Dirichlet(1) drawn from our generator (normalised
@@ -206,7 +210,13 @@ class AGNet(Searcher):
         """Greedy EHVI batch over the candidates (Kriging believer), topped up at random."""
         c = self.config
         chosen: list[Arch] = []
-        if cands:
+        if cands and c.objective == "accuracy":
+            # Single objective: expected improvement over the best feasible error, top batch.
+            pred = self.surrogate.predict(cands)
+            best = min(e.error for e in self.evals if e.feasible)
+            ei = expected_improvement(pred["mean_err"], pred["std_err"], best)
+            chosen = [cands[i] for i in np.lexsort((pred["mean_err"], -ei))[: c.batch_size]]
+        elif cands:
             pred = self.surrogate.predict(cands)
             known = [pred["latency_ms"]] + ([pred["energy_mj"]] if "energy_mj" in pred else [])
             known = np.stack(known, axis=1)

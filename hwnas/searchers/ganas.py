@@ -30,7 +30,7 @@ from torch import nn
 
 from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation
-from hwnas.searchers._generative import WorthCache, onehot, rank_order, seeded_init, vectors_to_onehot
+from hwnas.searchers._generative import OBJECTIVES, WorthCache, onehot, rank_order, seeded_init, vectors_to_onehot
 from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.spaces.base import Arch
 
@@ -52,6 +52,7 @@ class GANASConfig:
     infeasible_reward: float = -1.0  # reward of a generated architecture over budget or degenerate
     n_candidates: int = 256  # generated per iteration to pick the batch from
     candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
+    objective: str = "pareto"  # pareto: top-k by non-dominated rank + crowding; accuracy: by error alone
 
 
 class _Policy(nn.Module):
@@ -102,6 +103,8 @@ class GANAS(Searcher):
         for field in ("n_init", "batch_size", "top_k", "hidden", "d_steps", "g_samples", "n_candidates"):
             if getattr(c, field) < 1:
                 raise ConfigError(f"searcher.{field} must be >= 1, got {getattr(c, field)}")
+        if c.objective not in OBJECTIVES:
+            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         if not 0 < c.clip < 1:
             raise ConfigError(f"searcher.clip must be in (0, 1), got {c.clip}")
         self.cards = list(self.space.cardinalities())
@@ -128,7 +131,7 @@ class GANAS(Searcher):
                     break  # the feasible space is exhausted
                 batch.append(a)
         else:
-            real = [self.evals[i].arch for i in rank_order(self.evals)[: c.top_k]]
+            real = [self.evals[i].arch for i in rank_order(self.evals, c.objective)[: c.top_k]]
             self._train_discriminator(real)
             self._train_generator()
             batch = self._propose()
