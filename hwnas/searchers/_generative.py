@@ -1,0 +1,94 @@
+"""Helpers shared by the generative searchers (GA-NAS, AG-Net); registers no searcher.
+
+Everything here is deterministic given its inputs and an explicit seed or generator: the
+search loop resumes by replaying history through ask/tell, so no global RNG is touched.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+from hwnas.pareto import nd_ranks
+from hwnas.problem import Evaluation, SearchProblem
+from hwnas.spaces.base import Arch, SearchSpace
+
+M = TypeVar("M")
+
+
+def seeded_init(seed: int, make: Callable[[], M]) -> M:
+    """Build torch modules with parameters drawn from `seed`, leaving torch's global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return make()
+
+
+def onehot(space: SearchSpace, archs: Sequence[Arch]) -> torch.Tensor:
+    """n x sum(cardinalities) float tensor of the spaces' one-hot encoding."""
+    if not archs:
+        return torch.zeros(0, int(sum(space.cardinalities())))
+    return torch.from_numpy(np.stack([space.encode(a, "onehot") for a in archs]).astype(np.float32))
+
+
+def vectors_to_onehot(X: torch.Tensor, cards: Sequence[int]) -> torch.Tensor:
+    """n x len(cards) long tensor of choices -> n x sum(cards) one-hot float tensor."""
+    parts = [torch.nn.functional.one_hot(X[:, i], c).float() for i, c in enumerate(cards)]
+    return torch.cat(parts, dim=1)
+
+
+def crowding_distance(F: np.ndarray) -> np.ndarray:
+    """Crowding distance (NSGA-II) of the points of one front, F n x m; extremes get inf."""
+    n, m = F.shape
+    d = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(m):
+        order = np.argsort(F[:, j], kind="stable")
+        span = F[order[-1], j] - F[order[0], j]
+        d[order[0]] = d[order[-1]] = np.inf
+        if span > 0:
+            d[order[1:-1]] += (F[order[2:], j] - F[order[:-2], j]) / span
+    return d
+
+
+def rank_order(evals: Sequence[Evaluation], objective: str = "pareto") -> list[int]:
+    """Positions of the feasible evaluations, best first.
+
+    pareto: non-dominated rank on (error, latency[, energy]), then crowding distance (spread
+    along the front), then error. accuracy: by error alone (the papers' single-objective
+    setting; the budget still holds, since infeasible evaluations are left out: they must
+    never count as good examples).
+    """
+    feas = [i for i, e in enumerate(evals) if e.feasible]
+    if not feas:
+        return []
+    if objective == "accuracy":
+        return sorted(feas, key=lambda i: (evals[i].error, str(evals[i].arch)))
+    F = np.array([evals[i].objectives() for i in feas], dtype=float)
+    ranks = nd_ranks(F)
+    crowd = np.zeros(len(feas))
+    for r in np.unique(ranks):
+        sel = np.nonzero(ranks == r)[0]
+        crowd[sel] = crowding_distance(F[sel])
+    # Stable, fully ordered key (the arch string breaks the last ties) so replays agree.
+    key = sorted(range(len(feas)), key=lambda k: (ranks[k], -crowd[k], F[k, 0], str(evals[feas[k]].arch)))
+    return [feas[k] for k in key]
+
+
+OBJECTIVES = ("pareto", "accuracy")
+
+
+class WorthCache:
+    """problem.worth_querying with a per-arch memo (latency and connectivity are free but not instant)."""
+
+    def __init__(self, problem: SearchProblem):
+        self.problem = problem
+        self._memo: dict[Arch, bool] = {}
+
+    def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
+        todo = list(dict.fromkeys(a for a in archs if a not in self._memo))
+        if todo:
+            for a, ok in zip(todo, self.problem.worth_querying(todo)):
+                self._memo[a] = bool(ok)
+        return np.fromiter((self._memo[a] for a in archs), dtype=bool, count=len(archs))

@@ -1,0 +1,250 @@
+"""AG-Net: generative NAS that learns where to look (Lukasik, Jung, Keuper 2022), hardware-aware.
+
+A generator (the decoder of a VAE over the categorical vector, `agnet_generator.py`) maps
+z ~ N(0, I) to architectures. It is pretrained without queries on architectures drawn from the
+feasible part of the space (latency is free, so it starts where queries are allowed). Each
+iteration then:
+1. fits the surrogate (the ensemble's error posterior; latency and energy come from the table)
+   on every evaluation;
+2. fine-tunes the generator on the evaluated feasible architectures weighted toward the best
+   (weighted retraining, w = 1 / (k N + rank), rank by non-dominated rank on
+   (error, latency[, energy]) then crowding; infeasible ones weigh zero);
+3. back-propagates through the differentiable surrogate (straight-through Gumbel-softmax on
+   the decoder's outputs) toward low predicted error, traded against a differentiable linear
+   latency (and energy) model with a trade-off weight drawn per sample, so the generator is
+   pulled along the whole front rather than to one point, plus a hinge over the budget;
+4. samples many candidates, drops the infeasible, degenerate and already evaluated ones, and
+   queries a batch chosen greedily by expected hypervolume improvement (EHVI) of the
+   surrogate's error posterior with the exact latency/energy, each pick added to the front at
+   its predicted mean ("Kriging believer") so a batch spreads along the front.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hwnas.errors import ConfigError
+from hwnas.pareto import nd_ranks
+from hwnas.problem import Evaluation
+from hwnas.searchers._generative import OBJECTIVES, WorthCache, rank_order, seeded_init
+from hwnas.searchers.agnet_generator import CategoricalVAE
+from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.spaces.base import Arch
+from hwnas.surrogates import JointSurrogate
+from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
+
+
+@dataclass
+class AGNetConfig:
+    name: str = "agnet"
+    n_init: int = 20  # random feasible architectures queried before the first iteration
+    batch_size: int = 10  # queries per iteration (the paper uses 16 on larger budgets)
+    latent: int = 8
+    hidden: int = 64
+    lr: float = 3e-3
+    pretrain_samples: int = 2000  # unlabelled architectures (no queries) for the VAE
+    pretrain_steps: int = 300
+    finetune_steps: int = 30  # weighted-retraining steps per iteration
+    weight_k: float = 0.05  # w = 1 / (k N + rank): smaller k, more weight on the best
+    guide_steps: int = 10  # surrogate-gradient steps per iteration
+    guide_samples: int = 128
+    guide_weight: float = 0.5  # scale of the surrogate loss against the retraining loss
+    tau: float = 1.0  # Gumbel-softmax temperature
+    n_candidates: int = 512  # generated per iteration
+    candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
+    acq_candidates: int = 128  # candidates scored by EHVI (the optimistic Pareto-best of them)
+    ehvi_samples: int = 32
+    surrogate_members: int = 5
+    surrogate_hidden: int = 64
+    surrogate_steps: int = 150
+    objective: str = "pareto"  # pareto: as above; accuracy: error-rank weights, no latency pull, EI batch
+
+
+@register_searcher("agnet", AGNetConfig)
+class AGNet(Searcher):
+    def __init__(self, problem, config: AGNetConfig, seed: int):
+        super().__init__(problem, config, seed)
+        c = config
+        for field in ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "n_candidates",
+                      "acq_candidates", "ehvi_samples", "surrogate_members", "surrogate_steps"):
+            if getattr(c, field) < 1:
+                raise ConfigError(f"searcher.{field} must be >= 1, got {getattr(c, field)}")
+        if c.objective not in OBJECTIVES:
+            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
+        self.cards = list(self.space.cardinalities())
+        self.vae = seeded_init(self.seed, lambda: CategoricalVAE(self.cards, c.latent, c.hidden))
+        self.opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
+        self.gen = torch.Generator().manual_seed(self.seed)
+        self.surrogate = JointSurrogate(problem, seed=self.seed, n_members=c.surrogate_members,
+                                        hidden=c.surrogate_hidden, steps=c.surrogate_steps,
+                                        n_samples=c.ehvi_samples)
+        self.worth = WorthCache(problem)
+        self.evals: list[Evaluation] = []
+        self.seen: set[Arch] = set()
+        self.iterations = 0
+        self._pretrain()
+
+    # --- pretraining (no queries) --------------------------------------------------------
+    def _pretrain(self) -> None:
+        c = self.config
+        rng = np.random.default_rng([self.seed, 1])  # its own stream: self.rng stays the searcher's
+        pool = self.problem.feasible_pool()
+        if pool is not None:
+            idx = rng.choice(len(pool), size=min(c.pretrain_samples, len(pool)), replace=False)
+            archs = [pool[i] for i in idx]
+        else:
+            archs = []
+            for _ in range(50 * c.pretrain_samples):
+                a = self.space.sample(rng)
+                if self.problem.is_worth_querying(a):
+                    archs.append(a)
+                if len(archs) >= c.pretrain_samples:
+                    break
+            if not archs:  # a budget nothing random meets: learn the space itself
+                archs = [self.space.sample(rng) for _ in range(c.pretrain_samples)]
+        X = self._vectors(archs)
+        self.vae.fit(X, None, c.pretrain_steps, self.opt, self.gen)
+        # A differentiable stand-in for the free latency (and energy): a linear model on the
+        # one-hot encoding, least squares over the same sample. Only steers the generator; the
+        # exact table decides feasibility and the acquisition.
+        oh = torch.cat([torch.nn.functional.one_hot(X[:, i], k).float() for i, k in enumerate(self.cards)], 1)
+        A = np.concatenate([oh.numpy(), np.ones((len(oh), 1), dtype=np.float32)], 1).astype(np.float64)
+        targets = [self.problem.latency(archs)]
+        budgets = [self.problem.latency_budget]
+        if self.problem.use_energy:
+            targets.append(self.problem.energy(archs))
+            budgets.append(self.problem.energy_budget)
+        self._hw = []
+        for t, b in zip(targets, budgets):
+            t = np.asarray(t, dtype=np.float64)
+            # Ridge normal equations: one-hot blocks plus an intercept are rank deficient, and a
+            # pivoting least-squares solver then returns a different (equally good) solution
+            # from call to call; the ridge term makes the solution unique and reproducible.
+            coef = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ t)
+            self._hw.append((torch.from_numpy(coef.astype(np.float32)), float(t.mean()), float(t.std()) or 1.0, b))
+
+    def _vectors(self, archs) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self.space.to_vector(a) for a in archs])).long()
+
+    # --- ask / tell ----------------------------------------------------------------------
+    def ask(self) -> list[Arch]:
+        c = self.config
+        if len(self.evals) < c.n_init or not any(e.feasible for e in self.evals):
+            batch = []
+            for _ in range(c.n_init if not self.evals else c.batch_size):
+                a = self.sample_feasible(self.seen | set(batch))
+                if a in self.seen or a in batch:
+                    break  # the feasible space is exhausted
+                batch.append(a)
+        else:
+            self.surrogate.fit(self.evals)
+            self._finetune()
+            self._guide()
+            batch = self._select(self._candidates())
+            self.iterations += 1
+        self.seen.update(batch)
+        return batch
+
+    def tell(self, evaluations: list[Evaluation]) -> None:
+        self.evals.extend(evaluations)
+        self.seen.update(e.arch for e in evaluations)
+
+    # --- one iteration ---------------------------------------------------------------------
+    def _finetune(self) -> None:
+        c = self.config
+        order = rank_order(self.evals, c.objective)  # feasible only: infeasible weigh zero
+        n = len(order)
+        w = torch.tensor([1.0 / (c.weight_k * n + r) for r in range(n)])
+        X = self._vectors([self.evals[i].arch for i in order])
+        self.vae.fit(X, w, c.finetune_steps, self.opt, self.gen)
+
+    def _guide(self) -> None:
+        """Surrogate gradients into the decoder: low predicted error vs. low latency (energy)."""
+        c = self.config
+        if c.guide_steps <= 0:
+            return
+        model = self.surrogate.model
+        err_scale = model.y_std
+        n_obj = 1 + len(self._hw) if c.objective == "pareto" else 1
+        for _ in range(c.guide_steps):
+            z = self.vae.prior(c.guide_samples, self.gen)
+            x = self.vae.sample_onehot_st(z, self.gen, c.tau)
+            mean_err, _ = model.predict_torch(x)
+            terms = [(mean_err - model.y_mean) / err_scale]
+            hinge = torch.zeros(len(x))
+            xb = torch.cat([x, torch.ones(len(x), 1)], 1)
+            for coef, mu, sd, budget in self._hw:
+                pred = xb @ coef
+                if c.objective == "pareto":
+                    terms.append((pred - mu) / sd)
+                if budget is not None:
+                    hinge = hinge + torch.relu(pred / budget - 1.0)
+            # One trade-off per sample, Dirichlet(1) drawn from our generator (normalised
+            # exponentials), so the whole front is pulled on at once.
+            if n_obj > 1:
+                g = -torch.log(torch.rand(len(x), n_obj, generator=self.gen).clamp_min(1e-12))
+                obj = (torch.stack(terms, 1) * (g / g.sum(1, keepdim=True))).sum(1)
+            else:
+                obj = terms[0]
+            loss = c.guide_weight * (obj + 10.0 * hinge).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+    def _candidates(self) -> list[Arch]:
+        c = self.config
+        out: dict[Arch, None] = {}
+        for _ in range(c.candidate_tries):
+            archs = [self.space.from_vector(x) for x in self.vae.sample(c.n_candidates, self.gen).tolist()]
+            ok = self.worth(archs)
+            for a, good in zip(archs, ok):
+                if good and a not in self.seen:
+                    out[a] = None
+            if len(out) >= 4 * c.batch_size:
+                break
+        return list(out)
+
+    def _select(self, cands: list[Arch]) -> list[Arch]:
+        """Greedy EHVI batch over the candidates (Kriging believer), topped up at random."""
+        c = self.config
+        chosen: list[Arch] = []
+        if cands and c.objective == "accuracy":
+            # Single objective: expected improvement over the best feasible error, top batch.
+            pred = self.surrogate.predict(cands)
+            best = min(e.error for e in self.evals if e.feasible)
+            ei = expected_improvement(pred["mean_err"], pred["std_err"], best)
+            chosen = [cands[i] for i in np.lexsort((pred["mean_err"], -ei))[: c.batch_size]]
+        elif cands:
+            pred = self.surrogate.predict(cands)
+            known = [pred["latency_ms"]] + ([pred["energy_mj"]] if "energy_mj" in pred else [])
+            known = np.stack(known, axis=1)
+            if len(cands) > c.acq_candidates:  # keep the optimistic Pareto-best for exact EHVI
+                opt = np.column_stack([pred["mean_err"] - pred["std_err"], known])
+                keep = np.lexsort((pred["mean_err"], nd_ranks(opt)))[: c.acq_candidates]
+                keep.sort()
+                cands = [cands[i] for i in keep]
+                pred = {k: v[keep] for k, v in pred.items()}
+                known = known[keep]
+            lo, hi = self.surrogate.reference(self.evals)
+            scale = hi - lo
+            mean = (pred["mean_err"] - lo[0]) / scale[0]
+            std = pred["std_err"] / scale[0]
+            kn = (known - lo[1:]) / scale[1:]
+            front = [(np.array(e.objectives()) - lo) / scale for e in self.evals if e.feasible]
+            ref = np.full(len(lo), 1.1)
+            left = list(range(len(cands)))
+            for b in range(min(c.batch_size, len(cands))):
+                rng = np.random.default_rng([self.seed, len(self.evals), b])
+                hvi = hv_improvement(mean[left], std[left], kn[left], np.array(front), ref, c.ehvi_samples, rng)
+                best = left[int(np.lexsort((mean[left], -hvi))[0])]  # ties: lower predicted error
+                chosen.append(cands[best])
+                front.append(np.concatenate([[mean[best]], kn[best]]))  # believe the prediction
+                left.remove(best)
+        while len(chosen) < c.batch_size:  # a collapsed generator: explore at random
+            a = self.sample_feasible(self.seen | set(chosen))
+            if a in self.seen or a in chosen:
+                break
+            chosen.append(a)
+        return chosen

@@ -1,0 +1,125 @@
+"""Checks shared by the generative searchers' tests (GA-NAS, AG-Net): determinism, budget,
+no repeats, feasibility of the front, energy as a third objective, replay, SIGKILL resume."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from conftest import make_search_cfg
+from hwnas.pareto import non_dominated
+from hwnas.search import build_setup, make_searcher, search
+from hwnas.search_loop import run_search
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def run(tmp_path, name, **kw):
+    out = tmp_path / name
+    summary = search(make_search_cfg(**kw), out, progress=False, log=lambda *a: None)
+    return summary, out
+
+
+def check_determinism_budget_front(tmp_path, searcher, **kw):
+    args = dict(searcher=searcher, queries=45, latency_ms=20.0, **kw)
+    s1, d1 = run(tmp_path, "a", seed=1, **args)
+    _, d2 = run(tmp_path, "b", seed=1, **args)
+    _, d3 = run(tmp_path, "c", seed=2, **args)
+    assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
+    assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
+    hist = rows(d1 / "history.csv")
+    assert len(hist) == s1["queries"] == 45  # the budget, exactly
+    assert len({r["arch"] for r in hist}) == 45  # never queried twice
+    # Latency is free: nothing over the budget is ever queried, so nothing infeasible is on the front.
+    assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in hist)
+    front = rows(d1 / "pareto.csv")
+    assert len(front) >= 2, "a front, not one point"
+    assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in front)
+
+
+def check_no_budget_front(tmp_path, searcher, **kw):
+    """Without a budget the front spans the trade-off and every front point is non-dominated."""
+    _, d = run(tmp_path, "nb", searcher=searcher, queries=45, latency_ms=None, seed=0, **kw)
+    hist = rows(d / "history.csv")
+    assert len({r["arch"] for r in hist}) == len(hist) == 45
+    front = rows(d / "pareto.csv")
+    F = np.array([(100 - float(r["accuracy"]), float(r["latency_ms"])) for r in hist])
+    mask = non_dominated(F)
+    assert len(front) >= 2 and len(front) == int(mask.sum())
+
+
+def check_energy(tmp_path, searcher, **kw):
+    """pi5_onnx has energy: a third objective, and an energy budget is respected."""
+    cfg = make_search_cfg(searcher=searcher, device="pi5_onnx", dataset="cifar100", latency_ms=None,
+                          queries=35, seed=0, **kw)
+    setup = build_setup(cfg)
+    cap = float(np.quantile(setup.problem.energy(setup.problem.feasible_pool()), 0.5))
+    cfg = replace(cfg, constraints=replace(cfg.constraints, energy_mj=cap))
+    out = tmp_path / "e"
+    summary = search(cfg, out, progress=False, log=lambda *a: None)
+    assert summary["objectives"] == ["error", "latency_ms", "energy_mj"]
+    hist = rows(out / "history.csv")
+    assert len(hist) == 35 and len({r["arch"] for r in hist}) == 35
+    assert all(float(r["energy_mj"]) <= cap and r["feasible"] == "true" for r in hist)
+    front = rows(out / "pareto.csv")
+    F = np.array([(100 - float(r["accuracy"]), float(r["latency_ms"]), float(r["energy_mj"])) for r in hist])
+    assert len(front) == int(non_dominated(F).sum()) >= 2
+
+
+def check_replay_mid_batch(searcher, **kw):
+    """Replaying a prefix that ends mid-batch gives the uninterrupted run (what resume relies on)."""
+    cfg = make_search_cfg(searcher=searcher, queries=37, latency_ms=None, seed=4, **kw)
+    s = build_setup(cfg)
+    ref = run_search(s.problem, s.evaluator, make_searcher(cfg.searcher, s.problem, 4))
+    s2 = build_setup(cfg)
+    replay = [(e.arch, e.accuracy) for e in ref[:23]]
+    again = run_search(s2.problem, s2.evaluator, make_searcher(cfg.searcher, s2.problem, 4), replay=replay)
+    assert [e.arch for e in again] == [e.arch for e in ref]
+
+
+def _app(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def check_sigkill_resume(tmp_path, searcher, *overrides):
+    args = [f"searcher={searcher}", *overrides, "budget.queries=50", "seed=5", "evaluator.delay_s=0.05",
+            "output.progress=false", "output.plot=false"]
+    ref = tmp_path / "ref"
+    r = _app(f"hydra.run.dir={ref}", *args)
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas.apps.search", f"hydra.run.dir={run_dir}", *args],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hist = run_dir / "history.csv"
+    deadline = time.monotonic() + 90
+    # Past the random initial design (20), inside a generated batch.
+    while time.monotonic() < deadline:
+        if hist.is_file() and len(hist.read_text().splitlines()) > 25:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(hist.read_text().splitlines()) - 1
+    assert 25 <= done < 50, "the kill must land mid-search"
+    r = _app(f"hydra.run.dir={run_dir}", *args, "resume=true")
+    assert r.returncode == 0, r.stderr
+    assert hist.read_bytes() == (ref / "history.csv").read_bytes()
+    assert (run_dir / "pareto.csv").read_bytes() == (ref / "pareto.csv").read_bytes()
+    s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (ref, run_dir))
+    assert {k: v for k, v in s1.items() if k != "wall_s"} == {k: v for k, v in s2.items() if k != "wall_s"}
