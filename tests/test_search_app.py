@@ -65,8 +65,9 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "HWNAS_DATA_DIR" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
-    args = ["searcher=nsga2", "budget.queries=60", "seed=5", "evaluator.delay_s=0.04",
+@pytest.mark.parametrize("searcher", ["nsga2", "lanas"])
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, searcher):
+    args = [f"searcher={searcher}", "budget.queries=60", "seed=5", "evaluator.delay_s=0.04",
             "output.progress=false", "output.plot=false"]
     ref = tmp_path / "ref"
     assert run_app(f"hydra.run.dir={ref}", *args).returncode == 0
