@@ -46,11 +46,12 @@ class LaNASConfig:
     min_split: int = 8  # a node splits only with at least this many samples (and both children >= 2)
     cp: float = 0.5  # UCB exploration constant (utilities are in [0, 1])
     n_init: int = 10  # random feasible samples before the first tree
-    relearn_every: int = 5  # queries between two tree fits
+    relearn_every: int = 1  # queries between two tree fits (every query: measured best, ~ms each)
     batch_size: int = 1  # architectures per ask (one MCTS selection)
     objective: str = "pareto"  # pareto: non-dominated rank on (error, latency[, energy]); accuracy: error only
     l2: float = 1.0  # logistic regression's L2 penalty
     surrogate: bool = False  # rank in-region candidates by a JointSurrogate (EHVI / EI) instead of uniform
+    surrogate_every: int = 5  # queries between two surrogate fits
     n_candidates: int = 200  # in-region candidates scored by the surrogate (or rejection-sampled per try)
     sample_tries: int = 20  # rejection-sampling rounds in a non-tabular space before backing off to the parent
 
@@ -107,6 +108,8 @@ class LaNAS(Searcher):
             raise ConfigError(f"searcher.objective must be pareto or accuracy, got {c.objective!r}")
         if c.depth < 0 or c.min_split < 2 or c.n_init < 1 or c.relearn_every < 1 or c.batch_size < 1:
             raise ConfigError("searcher: depth >= 0, min_split >= 2, n_init, relearn_every and batch_size >= 1")
+        if c.surrogate_every < 1 or c.n_candidates < 1:
+            raise ConfigError("searcher: surrogate_every and n_candidates must be >= 1")
         if c.cp < 0:
             raise ConfigError(f"searcher.cp must be >= 0, got {c.cp}")
         self.evals: list[Evaluation] = []
@@ -298,9 +301,9 @@ class LaNAS(Searcher):
         if self._surrogate is None or len(cands) <= k:
             return cands[:k]  # already a uniform draw from the region
         kind = "ehvi" if self.config.objective == "pareto" else "ei"
-        if self._surrogate_at != self._built_at:  # refit with the tree, not every query
-            self._surrogate.fit(self.evals)
-            self._surrogate_at = self._built_at
+        if self._surrogate_at < 0 or len(self.evals) - self._surrogate_at >= self.config.surrogate_every:
+            self._surrogate.fit(self.evals)  # the ensemble fit dominates LaNAS's cost: not every query
+            self._surrogate_at = len(self.evals)
         rng = np.random.default_rng([self.seed, len(self.evals), 7])
         score = self._surrogate.score(cands, self.evals, kind=kind, rng=rng, fit=False)
         best = np.argsort(-score, kind="stable")[:k]
