@@ -20,7 +20,7 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.parametrize("kw", [{}, {"surrogate": True}, {"objective": "accuracy"}])
+@pytest.mark.parametrize("kw", [{}, {"surrogate": True}, {"objective": "accuracy", "relearn_every": 3}])
 def test_seeded_determinism_budget_no_repeats_feasible_front(tmp_path, kw):
     s1, d1 = _run(tmp_path, "a", queries=40, seed=1, **kw)
     _, d2 = _run(tmp_path, "b", queries=40, seed=1, **kw)
