@@ -134,7 +134,7 @@ def claim_lanas(a: argparse.Namespace) -> str:
              "|---|---|---|---|---|"]
     for name, _, _ in arms:
         r = res[name]
-        cens = "" if r["hits"] == r["runs"] else f" (censored at {a.max_queries})"
+        cens = "" if r["hits"] == r["runs"] else f" ({r['runs'] - r['hits']} runs censored at {a.max_queries})"
         lines.append(f"| {name} | {r['median']:.0f}{cens} | {r['hits']}/{r['runs']} | {r['median'] / la:.2f} "
                      f"| {r['s_per_q']:.4f} |")
     table = "\n".join(lines)
@@ -167,7 +167,7 @@ def claim_lanas(a: argparse.Namespace) -> str:
             f"censored at {a.max_queries} queries; degenerate cells are never queried by any searcher. "
             f"LaNAS with objective=accuracy (plain LaNAS), other settings default.\n\n{table}\n\n{verdict}\n\n"
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
-            f"with other jobs, 1 thread per run, {a.jobs} parallel runs.\n")
+            f"with other jobs, 1 thread per run, --jobs {a.jobs}.\n")
 
 
 CLAIMS: dict[str, Callable[[argparse.Namespace], str]] = {
