@@ -30,12 +30,26 @@ SCENARIOS = [("cifar10", "raspi4"), ("cifar100", "pixel3"), ("ImageNet16-120", "
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """`name` or `name:key=value,key=value` (a searcher with options, e.g.
+    `lanas:surrogate=true,surrogate_every=1`); values are parsed as YAML scalars."""
+    import yaml
+
+    name, _, opts = spec.partition(":")
+    kw = {}
+    for item in filter(None, opts.split(",")):
+        key, _, val = item.partition("=")
+        kw[key.strip()] = yaml.safe_load(val)
+    return name, kw
+
+
 def _config(searcher: str, dataset: str, device: str, budget: int, seed: int, latency_ms):
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import make_search_cfg
 
-    return make_search_cfg(searcher=searcher, device=device, dataset=dataset, latency_ms=latency_ms,
-                           queries=budget, seed=seed)
+    name, kw = parse_spec(searcher)
+    return make_search_cfg(searcher=name, device=device, dataset=dataset, latency_ms=latency_ms,
+                           queries=budget, seed=seed, **kw)
 
 
 class TimedSearcher:
@@ -159,7 +173,8 @@ def main() -> None:
     from hwnas.searchers import SEARCHERS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--searchers", nargs="+", default=SEARCHERS.names())
+    p.add_argument("--searchers", nargs="+", default=SEARCHERS.names(),
+                   help="names, or name:key=value,... for a searcher with options")
     p.add_argument("--budgets", nargs="+", type=int, default=[50, 100, 200])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--scenarios", nargs="+", type=int, default=list(range(len(SCENARIOS))),
@@ -167,8 +182,9 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--tag", default="search_quality")
     a = p.parse_args()
-    for name in a.searchers:
-        SEARCHERS.get(name)
+    for spec in a.searchers:
+        name, kw = parse_spec(spec)
+        SEARCHERS.get(name).config(**kw)  # fail now on an unknown searcher or option
     tasks = []
     for si in a.scenarios:
         ds, dev = SCENARIOS[si]

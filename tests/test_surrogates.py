@@ -100,3 +100,17 @@ def test_joint_surrogate_predict_and_score(data_dir):
         sc = js.score(cands, evs, kind=kind)
         assert sc.shape == (21,) and sc[-1] == -np.inf and np.all(sc[:-1] >= 0)
         assert np.array_equal(sc, JointSurrogate(s.problem, seed=1).score(cands, evs, kind=kind))
+
+
+def test_joint_surrogate_with_energy_scores_three_objectives(data_dir):
+    from conftest import make_search_cfg
+    from hwnas.search import build_setup
+
+    s = build_setup(make_search_cfg(device="pi5_onnx", dataset="cifar100", latency_ms=None))
+    pool = s.problem.feasible_pool()
+    evs = [s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in pool[:30]]
+    js = JointSurrogate(s.problem, seed=0, steps=50)
+    pred = js.fit(evs).predict(pool[30:40])
+    assert "energy_mj" in pred and pred["energy_mj"].shape == (10,)
+    sc = js.score(pool[30:40], evs, kind="ehvi")
+    assert sc.shape == (10,) and np.all(np.isfinite(sc)) and np.all(sc >= 0)

@@ -64,16 +64,18 @@ class JointSurrogate:
         return lo, np.maximum(hi, lo + 1e-9)
 
     def score(self, archs: Sequence[Arch], evaluated: Sequence[Evaluation], kind: str = "ehvi",
-              rng: np.random.Generator | None = None) -> np.ndarray:
+              rng: np.random.Generator | None = None, fit: bool = True) -> np.ndarray:
         """Acquisition value (n,) of `archs` given `evaluated`; not worth querying -> -inf.
 
         ehvi: expected hypervolume improvement over the evaluated feasible front, objectives
         normalised by `reference`, reference point 1.1 (a little beyond, so edge points count).
         ei: expected improvement of error over the best feasible evaluated error.
+        fit=False scores with the model as last fitted (e.g. refitted only every k queries).
         """
         if not evaluated:
             raise ValueError("JointSurrogate.score needs at least one evaluation")
-        self.fit(evaluated)
+        if fit or not self.model.fitted:
+            self.fit(evaluated)
         pred = self.predict(archs)
         feas_ev = [ev for ev in evaluated if ev.feasible] or list(evaluated)
         if kind == "ei":
