@@ -1,4 +1,4 @@
-"""Write one marked section of README.searchers.md, leaving the others as they are.
+"""Write one marked section of docs/searchers.md, leaving the others as they are.
 
 Each benchmark owns the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`; a missing
 section is appended. The file is replaced atomically (written beside it, then renamed).
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.searchers.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "searchers.md"
 
 
 def write_section(name: str, body: str, path: Path = README) -> None:

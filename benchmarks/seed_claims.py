@@ -4,7 +4,7 @@
     HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/seed_claims.py --claims lanas --seeds 20 --max-queries 1500
 
 Each claim function takes the parsed arguments, prints what it measured and returns a
-markdown section; the section is written into README.searchers.md (`--no-readme` to skip).
+markdown section; the section is written into docs/searchers.md (`--no-readme` to skip).
 Add a claim by writing `claim_<name>(args) -> str` and registering it in CLAIMS.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ For each dataset (cifar10, cifar100, ImageNet16-120) and n in --ns: train an
 predict 1,000 other random architectures, and report Kendall tau and Spearman rho between
 prediction and truth, mean +- std over --seeds seeds. Architectures are drawn from the
 non-degenerate ones (a cell with no input-output path is known useless for free, and no
-searcher queries it). Prints a markdown table and writes it into README.searchers.md.
+searcher queries it). Prints a markdown table and writes it into docs/searchers.md.
 
     HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/surrogate_fidelity.py
 """

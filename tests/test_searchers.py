@@ -1,7 +1,6 @@
 import csv
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from conftest import make_search_cfg

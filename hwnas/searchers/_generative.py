@@ -12,6 +12,7 @@ import torch
 
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation, SearchProblem
+from hwnas.searchers.base import Searcher
 from hwnas.spaces.base import Arch, SearchSpace
 
 M = TypeVar("M")
@@ -22,13 +23,6 @@ def seeded_init(seed: int, make: Callable[[], M]) -> M:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         return make()
-
-
-def onehot(space: SearchSpace, archs: Sequence[Arch]) -> torch.Tensor:
-    """n x sum(cardinalities) float tensor of the spaces' one-hot encoding."""
-    if not archs:
-        return torch.zeros(0, int(sum(space.cardinalities())))
-    return torch.from_numpy(np.stack([space.encode(a, "onehot") for a in archs]).astype(np.float32))
 
 
 def vectors_to_onehot(X: torch.Tensor, cards: Sequence[int]) -> torch.Tensor:
@@ -92,3 +86,37 @@ class WorthCache:
             for a, ok in zip(todo, self.problem.worth_querying(todo)):
                 self._memo[a] = bool(ok)
         return np.fromiter((self._memo[a] for a in archs), dtype=bool, count=len(archs))
+
+
+class BatchSearcher(Searcher):
+    """A searcher that starts from `config.n_init` random feasible architectures, then proposes
+    `config.batch_size` at a time from what it learned (`_iterate`); it keeps every evaluation."""
+
+    def __init__(self, problem, config, seed: int):
+        super().__init__(problem, config, seed)
+        self.evals: list[Evaluation] = []
+        self.seen: set[Arch] = set()
+        self.iterations = 0
+
+    def ask(self) -> list[Arch]:
+        c = self.config
+        if len(self.evals) < c.n_init or not any(e.feasible for e in self.evals):
+            batch: list[Arch] = []
+            for _ in range(c.n_init if not self.evals else c.batch_size):
+                a = self.sample_feasible(self.seen | set(batch))
+                if a in self.seen or a in batch:
+                    break  # the feasible space is exhausted
+                batch.append(a)
+        else:
+            batch = self._iterate()
+            self.iterations += 1
+        self.seen.update(batch)
+        return batch
+
+    def tell(self, evaluations: list[Evaluation]) -> None:
+        self.evals.extend(evaluations)
+        self.seen.update(e.arch for e in evaluations)
+
+    def _iterate(self) -> list[Arch]:
+        """One learned iteration: the next batch of new architectures worth querying."""
+        raise NotImplementedError

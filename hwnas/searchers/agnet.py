@@ -27,10 +27,9 @@ import torch
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
-from hwnas.problem import Evaluation
-from hwnas.searchers._generative import OBJECTIVES, WorthCache, rank_order, seeded_init
+from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init
 from hwnas.searchers.agnet_generator import CategoricalVAE
-from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.base import register_searcher
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
 from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
@@ -63,7 +62,7 @@ class AGNetConfig:
 
 
 @register_searcher("agnet", AGNetConfig)
-class AGNet(Searcher):
+class AGNet(BatchSearcher):
     def __init__(self, problem, config: AGNetConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
@@ -81,9 +80,6 @@ class AGNet(Searcher):
                                         hidden=c.surrogate_hidden, steps=c.surrogate_steps,
                                         n_samples=c.ehvi_samples)
         self.worth = WorthCache(problem)
-        self.evals: list[Evaluation] = []
-        self.seen: set[Arch] = set()
-        self.iterations = 0
         self._pretrain()
 
     # --- pretraining (no queries) --------------------------------------------------------
@@ -128,28 +124,12 @@ class AGNet(Searcher):
     def _vectors(self, archs) -> torch.Tensor:
         return torch.from_numpy(np.stack([self.space.to_vector(a) for a in archs])).long()
 
-    # --- ask / tell ----------------------------------------------------------------------
-    def ask(self) -> list[Arch]:
-        c = self.config
-        if len(self.evals) < c.n_init or not any(e.feasible for e in self.evals):
-            batch = []
-            for _ in range(c.n_init if not self.evals else c.batch_size):
-                a = self.sample_feasible(self.seen | set(batch))
-                if a in self.seen or a in batch:
-                    break  # the feasible space is exhausted
-                batch.append(a)
-        else:
-            self.surrogate.fit(self.evals)
-            self._finetune()
-            self._guide()
-            batch = self._select(self._candidates())
-            self.iterations += 1
-        self.seen.update(batch)
-        return batch
-
-    def tell(self, evaluations: list[Evaluation]) -> None:
-        self.evals.extend(evaluations)
-        self.seen.update(e.arch for e in evaluations)
+    # --- one learned iteration (BatchSearcher.ask runs the random initial design) ------
+    def _iterate(self) -> list[Arch]:
+        self.surrogate.fit(self.evals)
+        self._finetune()
+        self._guide()
+        return self._select(self._candidates())
 
     # --- one iteration ---------------------------------------------------------------------
     def _finetune(self) -> None:

@@ -29,9 +29,8 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.problem import Evaluation
-from hwnas.searchers._generative import OBJECTIVES, WorthCache, onehot, rank_order, seeded_init, vectors_to_onehot
-from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init, vectors_to_onehot
+from hwnas.searchers.base import register_searcher
 from hwnas.spaces.base import Arch
 
 
@@ -97,7 +96,7 @@ class _Policy(nn.Module):
 
 
 @register_searcher("ganas", GANASConfig)
-class GANAS(Searcher):
+class GANAS(BatchSearcher):
     def __init__(self, problem, config: GANASConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
@@ -117,32 +116,13 @@ class GANAS(Searcher):
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=c.lr)
         self.gen = torch.Generator().manual_seed(self.seed)
         self.worth = WorthCache(problem)
-        self.evals: list[Evaluation] = []
-        self.seen: set[Arch] = set()
-        self.iterations = 0
 
-    # --- ask / tell ----------------------------------------------------------------------
-    def ask(self) -> list[Arch]:
-        c = self.config
-        if len(self.evals) < c.n_init or not any(e.feasible for e in self.evals):
-            batch = []
-            for _ in range(c.n_init if not self.evals else c.batch_size):
-                a = self.sample_feasible(self.seen | set(batch))
-                if a in self.seen or a in batch:
-                    break  # the feasible space is exhausted
-                batch.append(a)
-        else:
-            real = [self.evals[i].arch for i in rank_order(self.evals, c.objective)[: c.top_k]]
-            self._train_discriminator(real)
-            self._train_generator()
-            batch = self._propose()
-            self.iterations += 1
-        self.seen.update(batch)
-        return batch
-
-    def tell(self, evaluations: list[Evaluation]) -> None:
-        self.evals.extend(evaluations)
-        self.seen.update(e.arch for e in evaluations)
+    # --- one learned iteration (BatchSearcher.ask runs the random initial design) ------
+    def _iterate(self) -> list[Arch]:
+        real = [self.evals[i].arch for i in rank_order(self.evals, self.config.objective)[: self.config.top_k]]
+        self._train_discriminator(real)
+        self._train_generator()
+        return self._propose()
 
     # --- the adversarial game ------------------------------------------------------------
     def _d_logits(self, X: torch.Tensor) -> torch.Tensor:
