@@ -13,7 +13,7 @@ import torch
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import Arch
 
 M = TypeVar("M")
 
