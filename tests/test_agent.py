@@ -307,3 +307,28 @@ def test_measure_needs_the_agent_address(tmp_path, data_dir, capsys):
         main(["--out", str(tmp_path / "m.csv"), "--token", TOKEN, "--data-dir", str(data_dir)])
     assert exc.value.code == 2 and "--url http://<device>:8765 is required" in capsys.readouterr().err
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_remote_default_table_name_is_the_agents_device(agent):
+    """runner=remote without device=: the table is named after the agent's board or CPU, not this machine's GPU."""
+    from hwnas.apps.profile import _slug, default_device_name
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    cfg = ProfileConfig(runner=RunnerConfig(name="remote"), threads=2, batch=1)
+    runner = remote(agent)
+    info = runner.fingerprint()["agent"]
+    name = default_device_name(cfg, runner)
+    assert name == f"remote-{_slug(str(info.get('board') or info['cpu']))}-t2-b1" and "nvidia" not in name
+
+    class Board:  # what a Raspberry Pi agent reports
+        def fingerprint(self):
+            return {"agent": {"cpu": "Cortex-A72", "board": "Raspberry Pi 4 Model B Rev 1.4\x00"}}
+
+    assert default_device_name(cfg, Board()) == "remote-raspberry-pi-4-model-b-rev-1-4-t2-b1"
+
+    class Anonymous:
+        def fingerprint(self):
+            return {"agent": {"cpu": "", "board": None}}
+
+    with pytest.raises(HwnasError, match="pass device=<name>"):
+        default_device_name(cfg, Anonymous())

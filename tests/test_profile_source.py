@@ -95,3 +95,18 @@ def test_export_hook_reads_a_table_given_by_path(nb201, tmp_path):
     expect = float(LatencyModel(table, nb201, "cifar10").predict([arch])[0])
     assert profiled_device_latency("whatever-name", arch, str(table.path)) == pytest.approx(expect)
     assert profiled_device_latency("whatever-name", arch) is None
+
+
+def test_export_hook_reads_tables_only_for_profiled_runs(nb201, tmp_path):
+    # A run on a public device (kind benchmark, fitted, ...) never takes a latency table's figure,
+    # even where latency_tables/<its name>.json or a path exists.
+    from hwnas.export_pipeline import profiled_device_latency
+    from hwnas.profiling.table import TABLE_DIR
+
+    table = synthetic_table(nb201, tmp_path / "mine.json")
+    arch = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
+    assert profiled_device_latency("raspi4", arch, str(table.path), kind="profiled") is not None
+    for kind in ("benchmark", "fitted", "csv", None):
+        assert profiled_device_latency("raspi4", arch, str(table.path), kind=kind) is None
+    for committed in sorted(TABLE_DIR.glob("*.json"))[:1]:
+        assert profiled_device_latency(committed.stem, arch, kind="benchmark") is None
