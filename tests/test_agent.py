@@ -332,3 +332,49 @@ def test_remote_default_table_name_is_the_agents_device(agent):
 
     with pytest.raises(HwnasError, match="pass device=<name>"):
         default_device_name(cfg, Anonymous())
+
+
+def test_measure_resumes_writes_every_row_and_keeps_the_global_rng(agent, tmp_path, data_dir):
+    import torch
+
+    from hwnas.profiling.measure import main
+
+    out = tmp_path / "m.csv"
+    args = ["--url", agent, "--token", TOKEN, "--n", "4", "--seed", "2", "--channels", "4", "--cells", "1",
+            "--warmup", "1", "--repeats", "3", "--out", str(out), "--data-dir", str(data_dir)]
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    main(args, log=lambda _: None)
+    assert torch.equal(torch.random.get_rng_state(), state)  # seeded weights: the caller's RNG untouched
+    full = out.read_text().splitlines()
+    assert len(full) == 5
+    out.write_text("\n".join(full[:3]) + "\n")  # an interrupted run: two architectures timed
+    lines = []
+    main(args, log=lines.append)
+    again = out.read_text().splitlines()
+    assert again[:3] == full[:3] and len(again) == 5
+    assert sorted(r.split(",")[0] for r in again[1:]) == sorted(r.split(",")[0] for r in full[1:])
+    assert "2 architectures already timed" in lines[0] and sum(line.startswith("[") for line in lines) == 2
+    assert lines[1].startswith("[1/2]")
+
+
+@pytest.mark.parametrize("n", ["0", "15626"])
+def test_measure_checks_n(tmp_path, data_dir, capsys, n):
+    from hwnas.profiling.measure import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--url", "http://127.0.0.1:1", "--token", TOKEN, "--n", n, "--out", str(tmp_path / "m.csv"),
+              "--data-dir", str(data_dir)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "must be in 1..15625" in err and "Traceback" not in err
+
+
+def test_measure_refuses_an_out_that_is_not_its_csv(tmp_path, data_dir, capsys):
+    from hwnas.profiling.measure import main
+
+    out = tmp_path / "notes.md"
+    out.write_text("# my notes\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["--url", "http://127.0.0.1:1", "--token", TOKEN, "--out", str(out), "--data-dir", str(data_dir)])
+    assert exc.value.code == 2 and "not a CSV written by hwnas.profiling.measure" in capsys.readouterr().err
+    assert out.read_text() == "# my notes\n"
