@@ -225,6 +225,24 @@ def test_runner_option_errors():
         RUNNERS.get("remote")(TimingSettings(precision="fp16"), url="http://127.0.0.1:1", token=TOKEN)
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"timeout_s": "abc"}, "runner.options.timeout_s='abc' must be a number of seconds > 0"),
+    ({"timeout_s": 0}, "runner.options.timeout_s=0 must be a number of seconds > 0"),
+    ({"timeout_s": "nan"}, "must be a number of seconds"),
+    ({"seed": "x"}, "runner.options.seed='x' must be an integer"),
+    ({"seed": 1.5}, "runner.options.seed=1.5 must be an integer"),
+    ({"provider": 3}, "runner.options.provider=3 must be"),
+])
+def test_runner_options_are_checked(options, message):
+    from hwnas.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, **options)
+    assert message in str(exc.value)
+    runner = RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, timeout_s="30", seed="3")
+    assert runner.client.timeout_s == 30.0 and runner.seed == 3
+
+
 @pytest.mark.parametrize("args, env_token, message", [
     ([], None, "no token"),
     (["--token", "  "], None, "no token"),
