@@ -32,7 +32,8 @@ def test_profiled_source_errors(nb201, data_dir, tmp_path):
     with pytest.raises(ConfigError, match="profiled for dataset 'cifar10'.*dataset=cifar100"):
         make_latency_source(nb201, cfg, "cifar100", data_dir)
     (tmp_path / "bad.json").write_text('{"schema_version": 1, "entr')
-    with pytest.raises(DataError, match="bad.json is corrupt or truncated"):
+    with pytest.raises(DataError, match="bad.json is not a valid hwnas latency table .*point device.path at a table "
+                                        "written by hwnas-profile"):
         make_latency_source(nb201, DeviceConfig(name="b", kind="profiled", path=str(tmp_path / "bad.json")), "cifar10",
                             data_dir)
     missing = synthetic_table(nb201, tmp_path / "miss.json", drop="avg_pool_3x3-cin64-cout64-h8-w8-s1")

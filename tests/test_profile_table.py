@@ -34,8 +34,13 @@ def test_corrupt_truncated_and_wrong_schema_are_one_clear_error(space, tmp_path)
     synthetic_table(space, path)
     text = path.read_text()
     path.write_text(text[: len(text) // 2])
-    with pytest.raises(DataError, match=r"dev\.json is corrupt or truncated"):
+    with pytest.raises(DataError, match=r"dev\.json is not a valid hwnas latency table \(not JSON: corrupt or truncated"):
         LatencyTable.load(path)
+    readme = tmp_path / "README.md"  # a user's own file given as device.path: never told to delete it
+    readme.write_text("# my board\n")
+    with pytest.raises(DataError, match="README.md is not a valid hwnas latency table") as exc:
+        LatencyTable.load(readme)
+    assert "delete" not in str(exc.value) and "point device.path at a table written by hwnas-profile" in str(exc.value)
     path.write_text("\x00garbage")
     with pytest.raises(DataError, match="corrupt or truncated"):
         LatencyTable.load(path)
