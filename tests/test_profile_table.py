@@ -73,6 +73,17 @@ def test_fingerprint_mismatch_on_resume_is_an_error_and_on_load_a_warning(space,
         LatencyTable.load(path, current_fingerprint=dict(t.fingerprint))
 
 
+def test_missing_op_at_another_width_says_tables_cover_the_default_width(space, tmp_path):
+    # hwnas-profile has no width options: for space.channels=32 re-running it would measure nothing new.
+    t = synthetic_table(space, tmp_path / "dev.json")
+    wide = NB201Space(channels=32)
+    with pytest.raises(DataError) as exc:
+        LatencyModel(t, wide, "cifar10").predict([wide.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|")])
+    msg = str(exc.value)
+    assert "default width (C=16, N=5)" in msg and "channels=32" in msg and "--channels 32" in msg
+    assert "re-run hwnas-profile device=" not in msg
+
+
 def test_missing_op_error_names_it_and_says_rerun(space, tmp_path):
     key = "nor_conv_1x1-cin32-cout32-h16-w16-s1"
     t = synthetic_table(space, tmp_path / "dev.json", drop=key)
