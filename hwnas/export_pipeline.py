@@ -35,12 +35,17 @@ WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; ran
                 "weights give the right graph, size and latency but not that accuracy.")
 
 
-def profiled_device_latency(run_device_name: str, arch: Any, table: str | None = None) -> float | None:
+def profiled_device_latency(run_device_name: str, arch: Any, table: str | None = None,
+                            kind: str | None = "profiled") -> float | None:
     """Latency (ms) of `arch` from a latency table profiled by hwnas on `run_device_name`.
 
-    The table is `table` (the run's device.path) or latency_tables/<device>.json (written by
-    hwnas-profile); None when there is none, and the manifest then says why `device_latency_ms` is null.
+    Only for a run whose device kind is `profiled`: the table is `table` (the run's device.path)
+    or latency_tables/<device>.json (written by hwnas-profile). None for any other kind (a public
+    benchmark device such as raspi4 is not a profiled table, whatever lies in latency_tables/) or
+    when there is no table; the manifest then says why `device_latency_ms` is null.
     """
+    if kind != "profiled":
+        return None
     from hwnas.latency.profiled import load_model
     from hwnas.profiling.table import table_path
     from hwnas.spaces import SPACES
@@ -237,7 +242,7 @@ def machine_info() -> dict:
 # --- one model --------------------------------------------------------------------------------
 
 def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig,
-               device_table: str | None = None) -> dict:
+               device_table: str | None = None, device_kind: str | None = "profiled") -> dict:
     """Export, verify and measure one architecture; returns its manifest entry (never raises
     HwnasError for a model-level failure: the entry says status "failed" and why)."""
     name = model_name(space.name, target)
@@ -252,7 +257,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
                 "sha256", "measured_latency_ms", "tensorrt"):
         entry[key] = None
-    device_ms = profiled_device_latency(device_name, target.arch, device_table)
+    device_ms = profiled_device_latency(device_name, target.arch, device_table, device_kind)
     entry["device_latency_ms"] = device_ms
     entry["device_latency_note"] = (f"profiled latency table for {device_name}" if device_ms is not None else
                                     f"no hwnas-profiled latency table for device {device_name!r}; "
@@ -367,10 +372,11 @@ def run_export(cfg: ExportConfig) -> dict:
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
                file=sys.stderr, leave=False)
     device_cfg = run.config.get("device") or {}
-    device_table = device_cfg.get("path") if device_cfg.get("kind") == "profiled" else None
+    device_kind = device_cfg.get("kind")
+    device_table = device_cfg.get("path") if device_kind == "profiled" else None
     for target in bar:
         bar.set_postfix_str(str(target.index if target.index is not None else target.arch_str)[:40])
-        models.append(export_one(target, space, dataset, run.device, out, cfg, device_table))
+        models.append(export_one(target, space, dataset, run.device, out, cfg, device_table, device_kind))
 
     failed = [m for m in models if m["status"] != "ok"]
     trt_failed = [m for m in models if (m.get("tensorrt") or {}).get("status") == "failed"]

@@ -225,6 +225,24 @@ def test_runner_option_errors():
         RUNNERS.get("remote")(TimingSettings(precision="fp16"), url="http://127.0.0.1:1", token=TOKEN)
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"timeout_s": "abc"}, "runner.options.timeout_s='abc' must be a number of seconds > 0"),
+    ({"timeout_s": 0}, "runner.options.timeout_s=0 must be a number of seconds > 0"),
+    ({"timeout_s": "nan"}, "must be a number of seconds"),
+    ({"seed": "x"}, "runner.options.seed='x' must be an integer"),
+    ({"seed": 1.5}, "runner.options.seed=1.5 must be an integer"),
+    ({"provider": 3}, "runner.options.provider=3 must be"),
+])
+def test_runner_options_are_checked(options, message):
+    from hwnas.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, **options)
+    assert message in str(exc.value)
+    runner = RUNNERS.get("remote")(TimingSettings(), url="http://127.0.0.1:1", token=TOKEN, timeout_s="30", seed="3")
+    assert runner.client.timeout_s == 30.0 and runner.seed == 3
+
+
 @pytest.mark.parametrize("args, env_token, message", [
     ([], None, "no token"),
     (["--token", "  "], None, "no token"),
@@ -307,3 +325,74 @@ def test_measure_needs_the_agent_address(tmp_path, data_dir, capsys):
         main(["--out", str(tmp_path / "m.csv"), "--token", TOKEN, "--data-dir", str(data_dir)])
     assert exc.value.code == 2 and "--url http://<device>:8765 is required" in capsys.readouterr().err
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_remote_default_table_name_is_the_agents_device(agent):
+    """runner=remote without device=: the table is named after the agent's board or CPU, not this machine's GPU."""
+    from hwnas.apps.profile import _slug, default_device_name
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    cfg = ProfileConfig(runner=RunnerConfig(name="remote"), threads=2, batch=1)
+    runner = remote(agent)
+    info = runner.fingerprint()["agent"]
+    name = default_device_name(cfg, runner)
+    assert name == f"remote-{_slug(str(info.get('board') or info['cpu']))}-t2-b1" and "nvidia" not in name
+
+    class Board:  # what a Raspberry Pi agent reports
+        def fingerprint(self):
+            return {"agent": {"cpu": "Cortex-A72", "board": "Raspberry Pi 4 Model B Rev 1.4\x00"}}
+
+    assert default_device_name(cfg, Board()) == "remote-raspberry-pi-4-model-b-rev-1-4-t2-b1"
+
+    class Anonymous:
+        def fingerprint(self):
+            return {"agent": {"cpu": "", "board": None}}
+
+    with pytest.raises(HwnasError, match="pass device=<name>"):
+        default_device_name(cfg, Anonymous())
+
+
+def test_measure_resumes_writes_every_row_and_keeps_the_global_rng(agent, tmp_path, data_dir):
+    import torch
+
+    from hwnas.profiling.measure import main
+
+    out = tmp_path / "m.csv"
+    args = ["--url", agent, "--token", TOKEN, "--n", "4", "--seed", "2", "--channels", "4", "--cells", "1",
+            "--warmup", "1", "--repeats", "3", "--out", str(out), "--data-dir", str(data_dir)]
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    main(args, log=lambda _: None)
+    assert torch.equal(torch.random.get_rng_state(), state)  # seeded weights: the caller's RNG untouched
+    full = out.read_text().splitlines()
+    assert len(full) == 5
+    out.write_text("\n".join(full[:3]) + "\n")  # an interrupted run: two architectures timed
+    lines = []
+    main(args, log=lines.append)
+    again = out.read_text().splitlines()
+    assert again[:3] == full[:3] and len(again) == 5
+    assert sorted(r.split(",")[0] for r in again[1:]) == sorted(r.split(",")[0] for r in full[1:])
+    assert "2 architectures already timed" in lines[0] and sum(line.startswith("[") for line in lines) == 2
+    assert lines[1].startswith("[1/2]")
+
+
+@pytest.mark.parametrize("n", ["0", "15626"])
+def test_measure_checks_n(tmp_path, data_dir, capsys, n):
+    from hwnas.profiling.measure import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--url", "http://127.0.0.1:1", "--token", TOKEN, "--n", n, "--out", str(tmp_path / "m.csv"),
+              "--data-dir", str(data_dir)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "must be in 1..15625" in err and "Traceback" not in err
+
+
+def test_measure_refuses_an_out_that_is_not_its_csv(tmp_path, data_dir, capsys):
+    from hwnas.profiling.measure import main
+
+    out = tmp_path / "notes.md"
+    out.write_text("# my notes\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["--url", "http://127.0.0.1:1", "--token", TOKEN, "--out", str(out), "--data-dir", str(data_dir)])
+    assert exc.value.code == 2 and "not a CSV written by hwnas.profiling.measure" in capsys.readouterr().err
+    assert out.read_text() == "# my notes\n"

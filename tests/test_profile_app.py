@@ -48,3 +48,11 @@ def test_unknown_and_unavailable_runners_exit_2_with_a_reason(tmp_path):
     r = run_app("runner=ort_cuda", f"out_dir={tmp_path}")
     assert r.returncode == 2 and "runner ort_cuda cannot run here" in r.stderr and "Traceback" not in r.stderr
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_public_device_name_is_refused(tmp_path):
+    # conf/device/raspi4.yaml is the public benchmark column: a table named so would never be searched.
+    r = run_app(f"out_dir={tmp_path}", "device=raspi4", *TINY)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "device name 'raspi4' is a public benchmark device in conf/device/; choose another name" in r.stderr
+    assert not list(tmp_path.iterdir())  # nothing measured or written

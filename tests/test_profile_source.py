@@ -32,7 +32,8 @@ def test_profiled_source_errors(nb201, data_dir, tmp_path):
     with pytest.raises(ConfigError, match="profiled for dataset 'cifar10'.*dataset=cifar100"):
         make_latency_source(nb201, cfg, "cifar100", data_dir)
     (tmp_path / "bad.json").write_text('{"schema_version": 1, "entr')
-    with pytest.raises(DataError, match="bad.json is corrupt or truncated"):
+    with pytest.raises(DataError, match="bad.json is not a valid hwnas latency table .*point device.path at a table "
+                                        "written by hwnas-profile"):
         make_latency_source(nb201, DeviceConfig(name="b", kind="profiled", path=str(tmp_path / "bad.json")), "cifar10",
                             data_dir)
     missing = synthetic_table(nb201, tmp_path / "miss.json", drop="avg_pool_3x3-cin64-cout64-h8-w8-s1")
@@ -95,3 +96,18 @@ def test_export_hook_reads_a_table_given_by_path(nb201, tmp_path):
     expect = float(LatencyModel(table, nb201, "cifar10").predict([arch])[0])
     assert profiled_device_latency("whatever-name", arch, str(table.path)) == pytest.approx(expect)
     assert profiled_device_latency("whatever-name", arch) is None
+
+
+def test_export_hook_reads_tables_only_for_profiled_runs(nb201, tmp_path):
+    # A run on a public device (kind benchmark, fitted, ...) never takes a latency table's figure,
+    # even where latency_tables/<its name>.json or a path exists.
+    from hwnas.export_pipeline import profiled_device_latency
+    from hwnas.profiling.table import TABLE_DIR
+
+    table = synthetic_table(nb201, tmp_path / "mine.json")
+    arch = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
+    assert profiled_device_latency("raspi4", arch, str(table.path), kind="profiled") is not None
+    for kind in ("benchmark", "fitted", "csv", None):
+        assert profiled_device_latency("raspi4", arch, str(table.path), kind=kind) is None
+    for committed in sorted(TABLE_DIR.glob("*.json"))[:1]:
+        assert profiled_device_latency(committed.stem, arch, kind="benchmark") is None

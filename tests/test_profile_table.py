@@ -34,8 +34,13 @@ def test_corrupt_truncated_and_wrong_schema_are_one_clear_error(space, tmp_path)
     synthetic_table(space, path)
     text = path.read_text()
     path.write_text(text[: len(text) // 2])
-    with pytest.raises(DataError, match=r"dev\.json is corrupt or truncated"):
+    with pytest.raises(DataError, match=r"dev\.json is not a valid hwnas latency table \(not JSON: corrupt or truncated"):
         LatencyTable.load(path)
+    readme = tmp_path / "README.md"  # a user's own file given as device.path: never told to delete it
+    readme.write_text("# my board\n")
+    with pytest.raises(DataError, match="README.md is not a valid hwnas latency table") as exc:
+        LatencyTable.load(readme)
+    assert "delete" not in str(exc.value) and "point device.path at a table written by hwnas-profile" in str(exc.value)
     path.write_text("\x00garbage")
     with pytest.raises(DataError, match="corrupt or truncated"):
         LatencyTable.load(path)
@@ -66,6 +71,17 @@ def test_fingerprint_mismatch_on_resume_is_an_error_and_on_load_a_warning(space,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         LatencyTable.load(path, current_fingerprint=dict(t.fingerprint))
+
+
+def test_missing_op_at_another_width_says_tables_cover_the_default_width(space, tmp_path):
+    # hwnas-profile has no width options: for space.channels=32 re-running it would measure nothing new.
+    t = synthetic_table(space, tmp_path / "dev.json")
+    wide = NB201Space(channels=32)
+    with pytest.raises(DataError) as exc:
+        LatencyModel(t, wide, "cifar10").predict([wide.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|")])
+    msg = str(exc.value)
+    assert "default width (C=16, N=5)" in msg and "channels=32" in msg and "--channels 32" in msg
+    assert "re-run hwnas-profile device=" not in msg
 
 
 def test_missing_op_error_names_it_and_says_rerun(space, tmp_path):

@@ -1,6 +1,6 @@
 """`hwnas-export run=<run dir>`: the Pareto models of a search as verified ONNX (+ TensorRT).
 
-See README.export.md. Configuration: conf/export.yaml, schema hwnas/export_config.py.
+See README.md, "Job 3: hwnas-export". Configuration: conf/export.yaml, schema hwnas/export_config.py.
 """
 from __future__ import annotations
 

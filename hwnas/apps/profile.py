@@ -23,13 +23,28 @@ log = logging.getLogger("hwnas.profile")
 store_profile_schemas()
 
 
-def default_device_name(cfg: ProfileConfig) -> str:
-    """A name that says what the table is: where, which runtime, threads, batch (and precision)."""
+def _slug(text: str) -> str:
+    text = re.sub(r"\((r|tm)\)|@.*$|\d+-core processor", " ", text.lower())
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:40]
+
+
+def default_device_name(cfg: ProfileConfig, runner=None) -> str:
+    """A name that says what the table is: where, which runtime, threads, batch (and precision).
+
+    runner=remote names the agent's device (its board, else its CPU, from the agent's
+    fingerprint), never this machine."""
     from hwnas.profiling import machine
 
     r = cfg.runner
     if r.name == "ort_cpu":
         name = f"cpu-ort-{machine.cpu_slug()}-t{cfg.threads}-b{cfg.batch}"
+    elif r.name == "remote":
+        agent = (runner.fingerprint().get("agent") if runner is not None else None) or {}
+        where = _slug(str(agent.get("board") or "")) or _slug(str(agent.get("cpu") or ""))
+        if not where:
+            raise ConfigError("runner=remote: the agent does not name its device (no board or cpu in its "
+                              "fingerprint); pass device=<name> for the table")
+        name = f"remote-{where}-t{cfg.threads}-b{cfg.batch}"
     else:
         gpu = re.sub(r"[^a-z0-9]+", "-", (machine.gpu_name() or "gpu").lower()).strip("-")
         name = f"{r.name.replace('_', '')}-{gpu}-b{cfg.batch}"
@@ -57,6 +72,25 @@ def make_runner(cfg: ProfileConfig):
     if not ok:
         raise HwnasError(f"runner {cfg.runner.name} cannot run here: {why}")
     return runner
+
+
+def check_device_name(name: str) -> None:
+    """Refuse a table name that is already a device of conf/device/ other than a profiled table.
+
+    `hwnas-search device=<name>` would then search that device (e.g. the public raspi4 column),
+    not the table measured here."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(f"device={name!r}: use letters, digits, '-', '_' and '.' (it names a file)")
+    path = CONF_DIR / "device" / f"{name}.yaml"
+    if not path.is_file():
+        return
+    try:
+        kind = OmegaConf.load(path).get("kind")
+    except Exception:  # unreadable: treat it as taken
+        kind = None
+    if kind != "profiled":
+        raise ConfigError(f"device name {name!r} is a public benchmark device in conf/device/; "
+                          f"choose another name for your table")
 
 
 def register_device(name: str) -> Path | None:
@@ -103,12 +137,17 @@ def run_profile(cfg: ProfileConfig):
         raise ConfigError(f"calibration={cfg.calibration!r}: use auto or one of {', '.join(CALIBRATIONS)}")
     if cfg.recalibrate:
         return run_recalibration(cfg)
+    if cfg.device:
+        check_device_name(cfg.device)  # before any runner starts
     space = SPACES.get(cfg.space)()
     shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
     runner = make_runner(cfg)
-    device = cfg.device or default_device_name(cfg)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", device):
-        raise ConfigError(f"device={device!r}: use letters, digits, '-', '_' and '.' (it names a file)")
+    try:
+        device = cfg.device or default_device_name(cfg, runner)
+        check_device_name(device)
+    except BaseException:
+        runner.close()
+        raise
     path = table_path(device, cfg.out_dir)
     fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape}
     settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,

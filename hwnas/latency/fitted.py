@@ -1,7 +1,8 @@
 """`device.kind=fitted`: adopt a device from a few measured architectures.
 
 Measure some NAS-Bench-201 architectures end to end on the device (50-100 is plenty: see
-README.fit.md), list them in a CSV (`index` or `arch`, `latency_ms`, optionally `energy_mj`),
+README.md, section "`device=fitted`: a latency table from a few measured architectures"), list
+them in a CSV (`index` or `arch`, `latency_ms`, optionally `energy_mj`),
 and hwnas fits non-negative per-op costs (hwnas/profiling/additive_fit.py) and predicts the
 other architectures. Measured architectures keep their measured values.
 

@@ -168,7 +168,8 @@ def cross_validate(archs, latencies, features: str = DEFAULT_FEATURES, folds: in
     """Fidelity (hwnas/profiling/fidelity.py) of out-of-fold predictions: k-fold, seeded.
 
     What a user with only the measured architectures can check: whether the additive model
-    predicts architectures it was not fitted on (README.fit.md compares it with the truth).
+    predicts architectures it was not fitted on (README.md, section "`device=fitted`: a latency
+    table from a few measured architectures", compares it with the truth).
     """
     from hwnas.profiling.fidelity import fidelity
 

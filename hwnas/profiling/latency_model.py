@@ -243,6 +243,14 @@ class LatencyModel:
 
     def _median(self, spec) -> float:
         if spec.key not in self.table.entries:
+            width = (getattr(self.space, "channels", 16), getattr(self.space, "cells_per_stage", 5))
+            if width != (16, 5):  # hwnas-profile has no width options: re-running it would measure nothing new
+                raise DataError(
+                    f"latency table {self.table.path} has no entry for operation {spec.key} (space {self.space.name} "
+                    f"at channels={width[0]}, cells_per_stage={width[1]}): hwnas-profile tables cover the "
+                    f"NAS-Bench-201 default width (C=16, N=5) only, so re-running it measures nothing new; search "
+                    f"at the default width, or time whole networks at this width (python -m hwnas.profiling.measure "
+                    f"--channels {width[0]} --cells {width[1]}) and use device=fitted")
             raise DataError(f"latency table {self.table.path} has no entry for operation {spec.key} "
                             f"(space {self.space.name}, dataset {self.dataset}); re-run hwnas-profile "
                             f"device={self.table.device} space={self.space.name} dataset={self.dataset} to measure it")

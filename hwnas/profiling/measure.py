@@ -26,26 +26,32 @@ COLUMNS = ("index", "arch", "latency_ms", "iqr_ms", "n")
 
 
 def measure_architectures(space, runner: Runner, indices: Sequence[int], dataset: str = "cifar10",
-                          log: Callable[[str], None] = print) -> list[dict]:
-    """One row per architecture index: the runner's median latency (ms) of the whole network."""
-    import torch
+                          log: Callable[[str], None] = print, seed: int = 0, out: str | os.PathLike | None = None,
+                          done: Sequence[dict] = ()) -> list[dict]:
+    """One row per architecture index: the runner's median latency (ms) of the whole network.
 
-    from hwnas.export import export_onnx
+    Weights are seeded (`seed`; torch's global RNG is untouched). Rows in `done` are kept and
+    their indices not timed again; with `out`, the CSV is rewritten atomically after every row,
+    so an interrupted run loses at most the architecture being timed.
+    """
+    from hwnas.profiling.profiler import export_arch
 
-    shape = space.input_shape(dataset)
+    rows = list(done)
+    have = {int(r["index"]) for r in rows}
+    todo = [int(i) for i in indices if int(i) not in have]
     batch = runner.settings.batch
-    rows = []
     with tempfile.TemporaryDirectory(prefix="hwnas-measure-") as tmp:
-        for k, index in enumerate(indices, start=1):
-            arch = space.from_index(int(index))
-            net = space.build(arch, space.num_classes(dataset), in_channels=shape[0])
-            path = Path(tmp) / f"{int(index)}.onnx"
-            export_onnx(net, torch.zeros(1, *shape), path)
-            t = runner.time(path, (batch, *shape))
+        for k, index in enumerate(todo, start=1):
+            arch = space.from_index(index)
+            path = Path(tmp) / f"{index}.onnx"
+            shape = export_arch(space, arch, dataset, path, batch=batch, seed=seed)
+            t = runner.time(path, shape)
             path.unlink()
-            rows.append({"index": int(index), "arch": str(arch), "latency_ms": t.median_ms, "iqr_ms": t.iqr_ms,
+            rows.append({"index": index, "arch": str(arch), "latency_ms": t.median_ms, "iqr_ms": t.iqr_ms,
                          "n": t.n})
-            log(f"[{k}/{len(indices)}] {arch}  {t.median_ms:.3f} ms (IQR {t.iqr_ms:.3f})")
+            if out is not None:
+                write_measurements(out, rows)
+            log(f"[{k}/{len(todo)}] {arch}  {t.median_ms:.3f} ms (IQR {t.iqr_ms:.3f})")
     return rows
 
 
@@ -55,6 +61,28 @@ def write_measurements(path: str | os.PathLike, rows: list[dict]) -> None:
     w.writeheader()
     w.writerows(rows)
     write_text_atomic(path, buf.getvalue())
+
+
+def read_measurements(path: str | os.PathLike) -> list[dict]:
+    """The rows of an earlier run's CSV (to resume it); [] when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    why = None
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != COLUMNS:
+                why = f"its header is {reader.fieldnames}, not {','.join(COLUMNS)}"
+            else:
+                rows = [{"index": int(r["index"]), "arch": r["arch"], "latency_ms": float(r["latency_ms"]),
+                         "iqr_ms": float(r["iqr_ms"]), "n": int(r["n"])} for r in reader]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
+        why = str(exc) or type(exc).__name__
+    if why:
+        raise ConfigError(f"--out {path} exists but is not a CSV written by hwnas.profiling.measure ({why}); "
+                          f"pass another --out")
+    return rows
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -85,8 +113,11 @@ def main(argv=None, log: Callable[[str], None] = print) -> None:
     from hwnas.profiling.runners import RUNNERS, TimingSettings
     from hwnas.spaces import NB201Space
 
-    if a.n < 1 or a.repeats < 1 or a.warmup < 0 or a.threads < 1:
-        raise ConfigError("--n, --repeats and --threads must be >= 1, --warmup >= 0")
+    if not 1 <= a.n <= N_ARCHS:
+        raise ConfigError(f"--n {a.n}: the number of architectures to time must be in 1..{N_ARCHS}")
+    if a.repeats < 1 or a.warmup < 0 or a.threads < 1:
+        raise ConfigError("--repeats and --threads must be >= 1, --warmup >= 0")
+    done = read_measurements(a.out)  # resume: an interrupted run's rows are kept, not timed again
     space = NB201Space(data_dir=resolve_data_dir(a.data_dir), channels=a.channels, cells_per_stage=a.cells)
     settings = TimingSettings(warmup=a.warmup, repeats=a.repeats, intra_op_threads=a.threads)
     options = {"seed": a.seed}
@@ -99,8 +130,11 @@ def main(argv=None, log: Callable[[str], None] = print) -> None:
     ok, why = runner.available()
     if not ok:
         raise ConfigError(f"runner {a.runner} cannot time: {why}")
+    if done:
+        log(f"resuming {a.out}: {len(done)} architectures already timed are kept")
     try:
-        rows = measure_architectures(space, runner, sample_indices(N_ARCHS, a.n, a.seed), a.dataset, log)
+        rows = measure_architectures(space, runner, sample_indices(N_ARCHS, a.n, a.seed), a.dataset, log,
+                                     seed=a.seed, out=a.out, done=done)
     finally:
         runner.close()
     write_measurements(a.out, rows)

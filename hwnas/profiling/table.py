@@ -31,6 +31,9 @@ from hwnas.profiling.runners.base import Timing
 from hwnas.spaces.base import OpSpec
 
 SCHEMA_VERSION = 1
+# What to do about a file that is not a table: it may be the user's own (device.path), so never "delete it".
+FIX_HINT = ("point device.path at a table written by hwnas-profile, or re-run hwnas-profile (overwrite=true) "
+            "to rewrite it")
 TABLE_DIR = Path(__file__).resolve().parents[2] / "latency_tables"
 TIMING_FIELDS = tuple(Timing.__dataclass_fields__)
 
@@ -111,8 +114,8 @@ class LatencyTable:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"latency table {path} is corrupt or truncated (not valid JSON: {exc}); delete it "
-                            f"and re-run hwnas-profile") from None
+            raise DataError(f"{path} is not a valid hwnas latency table (not JSON: corrupt or truncated, or another "
+                            f"kind of file: {exc}); {FIX_HINT}") from None
         table = cls._from_dict(path, raw)
         if current_fingerprint is not None:
             diff = fingerprint_diff(table.fingerprint, current_fingerprint)
@@ -124,7 +127,7 @@ class LatencyTable:
     @classmethod
     def _from_dict(cls, path: Path, raw) -> "LatencyTable":
         def bad(what: str) -> DataError:
-            return DataError(f"latency table {path} is malformed: {what}; delete it and re-run hwnas-profile")
+            return DataError(f"{path} is not a valid hwnas latency table (malformed: {what}); {FIX_HINT}")
 
         if not isinstance(raw, dict):
             raise bad("top level is not a JSON object")

@@ -18,6 +18,21 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider", "trt": "TensorrtExecutionProvider"}
 
 
+def _number(key: str, value, kind: type, what: str):
+    """runner.options.<key> as `kind` (Hydra gives strings for unquoted non-numbers), or a ConfigError."""
+    if isinstance(value, bool):
+        raise ConfigError(f"runner.options.{key}={value!r} must be {what}")
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"runner.options.{key}={value!r} must be {what}") from None
+    if kind is int and isinstance(value, float) and number != value:
+        raise ConfigError(f"runner.options.{key}={value!r} must be {what}")
+    if kind is float and (number != number or number in (float("inf"), float("-inf"))):
+        raise ConfigError(f"runner.options.{key}={value!r} must be {what}")
+    return number
+
+
 @RUNNERS.register("remote")
 class RemoteRunner(Runner):
     """Options: url (http://<device>:8765), token (else $HWNAS_AGENT_TOKEN), provider
@@ -37,10 +52,21 @@ class RemoteRunner(Runner):
         if not url:
             raise ConfigError("runner remote needs the agent's address: runner.options.url=http://<device>:8765 "
                               "(where profiling/agent.py listens)")
+        if not isinstance(url, str):
+            raise ConfigError(f"runner.options.url={url!r} must be a string such as http://<device>:8765")
+        if token is not None and not isinstance(token, str):
+            token = str(token)
+        if not isinstance(provider, str):
+            raise ConfigError(f"runner.options.provider={provider!r} must be cpu, cuda, tensorrt or an "
+                              f"onnxruntime provider name")
+        timeout_s = _number("timeout_s", timeout_s, float, "a number of seconds > 0")
+        if not timeout_s > 0:
+            raise ConfigError(f"runner.options.timeout_s={timeout_s:g} must be a number of seconds > 0")
+        seed = _number("seed", seed, int, "an integer")
         # Every option is kept, so the runner can be rebuilt as type(r)(settings, **r.options).
         super().__init__(settings, url=url, token=token, provider=provider, timeout_s=timeout_s, seed=seed)
         self.provider = PROVIDERS.get(str(provider).lower(), str(provider))
-        self.seed = int(seed)
+        self.seed = seed
         self.client = AgentClient(url, token or os.environ.get(TOKEN_ENV, ""), timeout_s)
         self._info: dict | None = None
 
