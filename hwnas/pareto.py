@@ -79,7 +79,7 @@ class FrontScore:
 
 
 class FrontScorer:
-    """Scores a set of evaluated architectures exactly as DESIGN.md's "Scoring a front".
+    """Scores a set of evaluated architectures exactly as the README's "Scoring a front" (under Job 2).
 
     Objectives: error (100 - accuracy, or the metric itself when lower is better), latency
     and optionally energy. Error is normalised to [best error, median error] of the space,

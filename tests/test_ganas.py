@@ -42,7 +42,13 @@ def test_global_torch_rng_untouched_and_infeasible_never_real(data_dir):
     g._train_discriminator = lambda r: real.extend(r)  # record the "real" set
     batch = g.ask()
     assert infeasible not in real and len(real) == 3
-    assert batch and all(s.problem.is_worth_querying(a) and a not in g.evals for a in batch)
+    told = {e.arch for e in g.evals}
+    assert batch and all(s.problem.is_worth_querying(a) and a not in told for a in batch)
+    # A generator that samples only evaluated architectures still gets none of them re-queried.
+    X_told = torch.tensor([s.space.to_vector(a).tolist() for a in feasible])
+    g.policy.sample = lambda n, gen: X_told.repeat(n // len(X_told) + 1, 1)[:n]
+    again = g.ask()
+    assert len(again) == 4 and not set(again) & (told | set(batch))
     # The policy penalises what it may not query.
     X = torch.tensor([s.space.to_vector(infeasible).tolist()])
     assert g._reward(X).item() == cfg.searcher.infeasible_reward

@@ -46,17 +46,34 @@ def test_tree_regions_hold_what_is_sampled(data_dir):
     cfg = make_search_cfg(searcher="lanas", queries=45, n_init=10, relearn_every=1, depth=3, min_split=6)
     s = build_setup(cfg)
     la = make_searcher(cfg.searcher, s.problem, 0)
-    checked = 0
+    # Record the path MCTS chose and the constraint level `_sample_in` sampled under: the
+    # deepest `upto` whose region had candidates (the leaf's, or an ancestor's when exhausted).
+    used: dict = {}
+    sample_in, candidates = la._sample_in, la._candidates
+
+    def recording_sample_in(path, k):
+        used.update(path=path, upto=None)
+        return sample_in(path, k)
+
+    def recording_candidates(path, upto, k):
+        out = candidates(path, upto, k)
+        if out and used["upto"] is None:
+            used["upto"] = upto
+        return out
+
+    la._sample_in, la._candidates = recording_sample_in, recording_candidates
+    checked = constrained = 0
     while s.evaluator.remaining > 0:
+        used.clear()
         batch = la.ask()
-        if la.root is not None:
-            path = la._select()  # same state, same path (selection is deterministic)
-            X = la._encode(batch)
-            # sampled inside the chosen leaf, or inside an ancestor when the leaf was exhausted
-            assert any(la._in_region(path, X, upto).all() for upto in range(len(path)))
+        if used:
+            path, upto = used["path"], used["upto"]
+            assert upto is not None, "no region had candidates: fell back to a random feasible arch"
+            assert la._in_region(path, la._encode(batch), upto).all()
             checked += 1
+            constrained += upto >= 1  # at least one linear constraint was in force
         la.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in batch])
-    assert checked >= 30
+    assert checked >= 30 and constrained >= 30
     assert la.root is not None and not la.root.leaf  # the tree did split
     # the good side of the root holds better samples on average
     assert la.root.good.value >= la.root.bad.value

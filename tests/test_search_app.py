@@ -50,9 +50,12 @@ def test_same_seed_same_history_bytes_through_hydra(tmp_path):
     ("constraints.energy_mj=3", "has no energy figures"),
     ("data_dir=/nonexistent", "data directory /nonexistent does not exist"),
     ("device=csv", "device=csv needs device.path"),
+    # bad searcher option values (tests/test_searchers.py checks each option at library level)
+    ("searcher=ganas searcher.lr=-1", "searcher.lr must be > 0, got -1"),
+    ("searcher=agnet searcher.tau=0", "searcher.tau must be > 0, got 0"),
 ])
 def test_user_mistakes_get_one_clear_error(tmp_path, arg, expected):
-    r = run_app(f"hydra.run.dir={tmp_path / 'x'}", arg)
+    r = run_app(f"hydra.run.dir={tmp_path / 'x'}", *arg.split())
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert expected in r.stderr
     assert "Traceback" not in r.stderr

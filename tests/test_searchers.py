@@ -1,4 +1,5 @@
 import csv
+import re
 from dataclasses import replace
 
 import pytest
@@ -101,3 +102,51 @@ def test_unknown_searcher_option_is_a_clear_error(data_dir):
         make_searcher(cfg.searcher, s.problem, 0)
     with pytest.raises(HwnasError, match="valid searchers: .*nsga2.*random"):
         SEARCHERS.get("nope")
+
+
+@pytest.fixture(scope="module")
+def problem(data_dir):
+    return build_setup(make_search_cfg()).problem
+
+
+_INTS_GE1 = {
+    "ganas": ("n_init", "batch_size", "top_k", "hidden", "d_steps", "n_candidates", "candidate_tries"),
+    "agnet": ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "guide_samples", "n_candidates",
+              "candidate_tries", "acq_candidates", "ehvi_samples", "surrogate_members", "surrogate_hidden",
+              "surrogate_steps"),
+    "lanas": ("n_init", "relearn_every", "batch_size", "surrogate_every", "n_candidates", "sample_tries"),
+}
+BAD_OPTIONS = [(name, field, 0) for name, fields in _INTS_GE1.items() for field in fields] + [
+    ("ganas", "lr", -1.0), ("ganas", "lr", 0.0), ("ganas", "lr", float("nan")), ("ganas", "lr", "fast"),
+    ("ganas", "n_init", 2.5), ("ganas", "g_rounds", -1), ("ganas", "ppo_epochs", -1), ("ganas", "g_samples", 1),
+    ("ganas", "clip", 0.0), ("ganas", "clip", 1.0), ("ganas", "entropy_coef", -0.01),
+    ("ganas", "infeasible_reward", float("-inf")),
+    ("agnet", "lr", -1.0), ("agnet", "lr", 0.0), ("agnet", "tau", 0.0), ("agnet", "tau", -1.0),
+    ("agnet", "tau", float("inf")), ("agnet", "weight_k", 0.0), ("agnet", "guide_weight", -0.5),
+    ("agnet", "pretrain_steps", -1), ("agnet", "finetune_steps", -1), ("agnet", "guide_steps", -1),
+    ("agnet", "batch_size", True),
+    ("lanas", "depth", -1), ("lanas", "min_split", 1), ("lanas", "cp", -0.1), ("lanas", "cp", float("nan")),
+    ("lanas", "l2", 0.0), ("lanas", "l2", -1.0), ("lanas", "surrogate", "yes"),
+]
+
+
+@pytest.mark.parametrize("searcher, option, value", BAD_OPTIONS)
+def test_bad_searcher_option_value_is_a_config_error_naming_it(problem, searcher, option, value):
+    """Each bad numeric option fails in the constructor with ConfigError (never torch's or numpy's)."""
+    from hwnas.errors import ConfigError
+
+    cfg = make_search_cfg(searcher=searcher, **{option: value})
+    with pytest.raises(ConfigError, match=rf"^searcher\.{option} must be .*, got {re.escape(repr(value))}$"):
+        make_searcher(cfg.searcher, problem, 0)
+
+
+def test_boundary_searcher_option_values_are_accepted(problem):
+    """The least allowed values (0 switches a training stage off) construct and ask."""
+    for name, kw in [
+        ("ganas", dict(g_rounds=0, ppo_epochs=0, g_samples=2, entropy_coef=0.0, n_init=1, batch_size=1)),
+        ("agnet", dict(pretrain_steps=0, finetune_steps=0, guide_steps=0, guide_weight=0.0, pretrain_samples=1,
+                       n_init=1, batch_size=1)),
+        ("lanas", dict(depth=0, min_split=2, cp=0.0, n_init=1, batch_size=1, l2=1e-6)),
+    ]:
+        searcher = make_searcher(make_search_cfg(searcher=name, **kw).searcher, problem, 0)
+        assert len(searcher.ask()) == 1, name

@@ -29,7 +29,7 @@ from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init
 from hwnas.searchers.agnet_generator import CategoricalVAE
-from hwnas.searchers.base import register_searcher
+from hwnas.searchers.base import register_searcher, require_int, require_real
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
 from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
@@ -66,10 +66,16 @@ class AGNet(BatchSearcher):
     def __init__(self, problem, config: AGNetConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
-        for field in ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "n_candidates",
-                      "acq_candidates", "ehvi_samples", "surrogate_members", "surrogate_steps"):
-            if getattr(c, field) < 1:
-                raise ConfigError(f"searcher.{field} must be >= 1, got {getattr(c, field)}")
+        for field in ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "guide_samples",
+                      "n_candidates", "candidate_tries", "acq_candidates", "ehvi_samples", "surrogate_members",
+                      "surrogate_hidden", "surrogate_steps"):
+            require_int(c, field, 1)
+        for field in ("pretrain_steps", "finetune_steps", "guide_steps"):  # 0 skips that stage
+            require_int(c, field, 0)
+        require_real(c, "lr", 0, low_open=True)
+        require_real(c, "weight_k", 0, low_open=True)  # w = 1 / (k N + rank): the best has rank 0
+        require_real(c, "guide_weight", 0)
+        require_real(c, "tau", 0, low_open=True)
         if c.objective not in OBJECTIVES:
             raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
@@ -143,7 +149,7 @@ class AGNet(BatchSearcher):
     def _guide(self) -> None:
         """Surrogate gradients into the decoder: low predicted error vs. low latency (energy)."""
         c = self.config
-        if c.guide_steps <= 0:
+        if c.guide_steps == 0:
             return
         model = self.surrogate.model
         err_scale = model.y_std

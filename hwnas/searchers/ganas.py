@@ -30,7 +30,7 @@ from torch import nn
 
 from hwnas.errors import ConfigError
 from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init, vectors_to_onehot
-from hwnas.searchers.base import register_searcher
+from hwnas.searchers.base import register_searcher, require_int, require_real
 from hwnas.spaces.base import Arch
 
 
@@ -100,13 +100,17 @@ class GANAS(BatchSearcher):
     def __init__(self, problem, config: GANASConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
-        for field in ("n_init", "batch_size", "top_k", "hidden", "d_steps", "g_samples", "n_candidates"):
-            if getattr(c, field) < 1:
-                raise ConfigError(f"searcher.{field} must be >= 1, got {getattr(c, field)}")
+        for field in ("n_init", "batch_size", "top_k", "hidden", "d_steps", "n_candidates", "candidate_tries"):
+            require_int(c, field, 1)
+        for field in ("g_rounds", "ppo_epochs"):  # 0 leaves the generator untrained (an ablation)
+            require_int(c, field, 0)
+        require_int(c, "g_samples", 2)  # the advantage is standardised by the rewards' std
+        require_real(c, "lr", 0, low_open=True)
+        require_real(c, "clip", 0, 1, low_open=True, high_open=True)
+        require_real(c, "entropy_coef", 0)
+        require_real(c, "infeasible_reward")
         if c.objective not in OBJECTIVES:
             raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
-        if not 0 < c.clip < 1:
-            raise ConfigError(f"searcher.clip must be in (0, 1), got {c.clip}")
         self.cards = list(self.space.cardinalities())
         dim = sum(self.cards)
         self.policy = seeded_init(self.seed, lambda: _Policy(self.cards, c.hidden))
@@ -131,7 +135,7 @@ class GANAS(BatchSearcher):
     def _train_discriminator(self, real: list[Arch]) -> None:
         c = self.config
         Xr = torch.from_numpy(np.stack([self.space.to_vector(a) for a in real])).long()
-        # As many fakes as reals, drawn once from the current generator.
+        # At least as many fakes as reals (16 or more), drawn once from the current generator.
         Xf = self.policy.sample(max(len(real), 16), self.gen)
         X = torch.cat([Xr, Xf])
         y = torch.cat([torch.ones(len(Xr)), torch.zeros(len(Xf))])

@@ -17,10 +17,11 @@ non-dominated rank on (error, latency[, energy]) among feasible samples, error c
 median evaluated error. Why ranks and not a swept scalarisation: the tree must partition the
 space consistently between relearns, and a per-iteration weight would change what "good"
 means at every step; ranks keep the whole front "good" at once, so the good leaves cover the
-trade-off. Why clipped: the front is scored against the median error (DESIGN.md), so a fast
-but poor cell adds nothing; clipping makes such cells rank by latency behind every better
-one instead of sitting on the first front. Infeasible samples get utility 0 (always bad).
-`objective: accuracy` is plain LaNAS on the error of feasible samples.
+trade-off. Why clipped: the front is scored against the median error (the README's
+"Scoring a front", under Job 2), so a fast but poor cell adds nothing; clipping makes such
+cells rank by latency behind every better one instead of sitting on the first front.
+Infeasible samples get utility 0 (always bad). `objective: accuracy` is plain LaNAS on the
+error of feasible samples.
 
 Deterministic: a function of the seed and the told evaluations only (numpy Generator, the
 surrogate seeded from the seed and the number of evaluations, ties broken by order).
@@ -35,7 +36,7 @@ import numpy as np
 from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation
-from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.base import Searcher, register_searcher, require_int, require_real
 from hwnas.spaces.base import Arch
 
 
@@ -106,12 +107,14 @@ class LaNAS(Searcher):
         c = config
         if c.objective not in ("pareto", "accuracy"):
             raise ConfigError(f"searcher.objective must be pareto or accuracy, got {c.objective!r}")
-        if c.depth < 0 or c.min_split < 2 or c.n_init < 1 or c.relearn_every < 1 or c.batch_size < 1:
-            raise ConfigError("searcher: depth >= 0, min_split >= 2, n_init, relearn_every and batch_size >= 1")
-        if c.surrogate_every < 1 or c.n_candidates < 1:
-            raise ConfigError("searcher: surrogate_every and n_candidates must be >= 1")
-        if c.cp < 0:
-            raise ConfigError(f"searcher.cp must be >= 0, got {c.cp}")
+        require_int(c, "depth", 0)
+        require_int(c, "min_split", 2)
+        for name in ("n_init", "relearn_every", "batch_size", "surrogate_every", "n_candidates", "sample_tries"):
+            require_int(c, name, 1)
+        require_real(c, "cp", 0)
+        require_real(c, "l2", 0, low_open=True)  # l2 = 0: the one-hot columns make Newton's system singular
+        if not isinstance(c.surrogate, bool):
+            raise ConfigError(f"searcher.surrogate must be true or false, got {c.surrogate!r}")
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width
         self.seen: set[Arch] = set()  # asked (told or not): never asked again

@@ -51,8 +51,8 @@ class JointSurrogate:
 
     def reference(self, evaluated: Sequence[Evaluation]) -> tuple[np.ndarray, np.ndarray]:
         """(lo, ref) used to normalise objectives: error between the best and the median
-        evaluated (DESIGN.md scores fronts against the median too), latency/energy between
-        the smallest seen and the budget (or the largest seen)."""
+        evaluated (the README's "Scoring a front" scores fronts against the median too),
+        latency/energy between the smallest seen and the budget (or the largest seen)."""
         F = np.array([ev.objectives() for ev in evaluated], dtype=float)
         lo = F.min(axis=0)
         hi = F.max(axis=0)
