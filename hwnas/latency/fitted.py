@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.config import DeviceConfig
-from hwnas.data.nb201 import N_ARCHS
-from hwnas.data.tables import read_csv_checked
-from hwnas.errors import ConfigError, DataError, HwnasError
+from hwnas.errors import ConfigError, DataError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
+from hwnas.latency.sources import read_measurements
 from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, AdditiveModel, cross_validate, fit_additive,
                                           n_features)
 from hwnas.spaces.base import SearchSpace
@@ -44,50 +43,6 @@ class FittedSource(IndexedSource):
         if self.energy_model is not None:
             d["energy_model"] = self.energy_model.to_dict()
         return d
-
-
-def read_measurements(space: SearchSpace, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(indices, latency_ms, energy_mj or None) of the architectures a CSV lists, checked."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise DataError(f"measurements CSV {path} does not exist (from device.path)")
-    try:
-        head = list(pd.read_csv(path, nrows=0, skipinitialspace=True).columns)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
-    key = "index" if "index" in head else "arch" if "arch" in head else None
-    if key is None or "latency_ms" not in head:
-        raise DataError(f"{path}: needs a column 'index' or 'arch' and a column 'latency_ms'; "
-                        f"header: {', '.join(map(str, head))}")
-    has_energy = "energy_mj" in head
-    numeric = ["latency_ms"] + (["energy_mj"] if has_energy else []) + (["index"] if key == "index" else [])
-    df = read_csv_checked(path, [key, "latency_ms"], numeric)
-    if key == "index":
-        raw = df["index"].to_numpy(float)
-        bad = np.nonzero((raw != np.round(raw)) | (raw < 0) | (raw >= N_ARCHS))[0]
-        if len(bad):
-            raise DataError(f"{path}, line {bad[0] + 2}: index {raw[bad[0]]:g} is not in 0..{N_ARCHS - 1}")
-        idx = raw.astype(np.int64)
-    else:
-        idx = np.empty(len(df), dtype=np.int64)
-        for i, s in enumerate(df["arch"]):
-            try:
-                idx[i] = space.index(space.parse(s))
-            except HwnasError as exc:
-                raise DataError(f"{path}, line {i + 2}: {exc}") from None
-    _, first = np.unique(idx, return_index=True)
-    if len(first) != len(idx):
-        dup = sorted(set(range(len(idx))) - set(first.tolist()))[0]
-        raise DataError(f"{path}, line {dup + 2}: architecture index {idx[dup]} listed twice")
-    columns = ["latency_ms"] + (["energy_mj"] if has_energy else [])
-    for col in columns:
-        vals = df[col].to_numpy(float)
-        bad = np.nonzero(~np.isfinite(vals) | (vals <= 0))[0]
-        if len(bad):
-            raise DataError(f"{path}, line {bad[0] + 2}: {col} must be a positive number, got {vals[bad[0]]}")
-    energy = df["energy_mj"].to_numpy(float) if has_energy else None
-    return idx, df["latency_ms"].to_numpy(float), energy
 
 
 @LATENCY_SOURCES.register("fitted")

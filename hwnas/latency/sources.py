@@ -48,29 +48,29 @@ def make_pi5(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> I
     return IndexedSource(space, cfg.name, df["lat_ms_median"].to_numpy(float), df["energy_mj"].to_numpy(float))
 
 
-@LATENCY_SOURCES.register("csv")
-def make_csv(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> IndexedSource:
-    """Any CSV with `index` or `arch` and `latency_ms` (optionally `energy_mj`), one row per arch."""
-    _require_tabular(space, "csv")
-    if not cfg.path:
-        raise ConfigError("device=csv needs device.path=<file.csv> (columns: index or arch, latency_ms[, energy_mj])")
-    path = Path(os.path.expanduser(cfg.path))
-    if not path.is_file():
-        raise DataError(f"device CSV {path} does not exist (from device.path)")
+def read_measurements(space: SearchSpace, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(indices, latency_ms, energy_mj or None) of the architectures a CSV lists, checked."""
     import pandas as pd
 
-    head = list(pd.read_csv(path, nrows=0, skipinitialspace=True).columns)
+    if not path.is_file():
+        raise DataError(f"device CSV {path} does not exist (from device.path)")
+    try:
+        head = list(pd.read_csv(path, nrows=0, skipinitialspace=True).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
     key = "index" if "index" in head else "arch" if "arch" in head else None
     if key is None or "latency_ms" not in head:
-        raise DataError(f"{path}: needs a column 'index' or 'arch' and a column 'latency_ms'; header: {', '.join(head)}")
-    numeric = ["latency_ms"] + (["energy_mj"] if "energy_mj" in head else []) + (["index"] if key == "index" else [])
+        raise DataError(f"{path}: needs a column 'index' or 'arch' and a column 'latency_ms'; "
+                        f"header: {', '.join(map(str, head))}")
+    has_energy = "energy_mj" in head
+    numeric = ["latency_ms"] + (["energy_mj"] if has_energy else []) + (["index"] if key == "index" else [])
     df = read_csv_checked(path, [key, "latency_ms"], numeric)
     if key == "index":
-        idx = df["index"].to_numpy()
-        bad = np.nonzero((idx != np.round(idx)) | (idx < 0) | (idx >= N_ARCHS))[0]
+        raw = df["index"].to_numpy(float)
+        bad = np.nonzero((raw != np.round(raw)) | (raw < 0) | (raw >= N_ARCHS))[0]
         if len(bad):
-            raise DataError(f"{path}, line {bad[0] + 2}: index {idx[bad[0]]} is not in 0..{N_ARCHS - 1}")
-        idx = idx.astype(np.int64)
+            raise DataError(f"{path}, line {bad[0] + 2}: index {raw[bad[0]]:g} is not in 0..{N_ARCHS - 1}")
+        idx = raw.astype(np.int64)
     else:
         idx = np.empty(len(df), dtype=np.int64)
         for i, s in enumerate(df["arch"]):
@@ -78,21 +78,39 @@ def make_csv(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> I
                 idx[i] = space.index(space.parse(s))
             except HwnasError as exc:
                 raise DataError(f"{path}, line {i + 2}: {exc}") from None
+    _, first = np.unique(idx, return_index=True)
+    if len(first) != len(idx):
+        dup = sorted(set(range(len(idx))) - set(first.tolist()))[0]
+        raise DataError(f"{path}, line {dup + 2}: architecture index {idx[dup]} listed twice")
+    columns = ["latency_ms"] + (["energy_mj"] if has_energy else [])
+    for col in columns:
+        vals = df[col].to_numpy(float)
+        bad = np.nonzero(~np.isfinite(vals) | (vals <= 0))[0]
+        if len(bad):
+            raise DataError(f"{path}, line {bad[0] + 2}: {col} must be a positive number, got {vals[bad[0]]}")
+    energy = df["energy_mj"].to_numpy(float) if has_energy else None
+    return idx, df["latency_ms"].to_numpy(float), energy
+
+
+@LATENCY_SOURCES.register("csv")
+def make_csv(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> IndexedSource:
+    """Any CSV with `index` or `arch` and `latency_ms` (optionally `energy_mj`), one row per arch."""
+    _require_tabular(space, "csv")
+    if not cfg.path:
+        raise ConfigError("device=csv needs device.path=<file.csv> (columns: index or arch, latency_ms[, energy_mj])")
+    path = Path(os.path.expanduser(cfg.path))
+    idx, measured, energy_mj = read_measurements(space, path)
     lat = np.full(N_ARCHS, np.nan)
-    seen = np.zeros(N_ARCHS, dtype=bool)
-    for row, i in enumerate(idx):
-        if seen[i]:
-            raise DataError(f"{path}, line {row + 2}: architecture index {i} listed twice")
-        seen[i] = True
-    lat[idx] = df["latency_ms"].to_numpy(float)
-    if not seen.all():
-        missing = np.nonzero(~seen)[0]
+    lat[idx] = measured
+    if len(idx) < N_ARCHS:
+        missing = np.nonzero(np.isnan(lat))[0]
         raise DataError(f"{path}: no latency for {len(missing)} of {N_ARCHS} architectures (first missing: "
-                        f"index {missing[0]}, {space.from_index(int(missing[0]))}); a device CSV must cover the whole space")
+                        f"index {missing[0]}, {space.from_index(int(missing[0]))}); a device CSV must cover the whole "
+                        f"space (for a few measured architectures use device=fitted)")
     energy = None
-    if "energy_mj" in df.columns:
+    if energy_mj is not None:
         energy = np.full(N_ARCHS, np.nan)
-        energy[idx] = df["energy_mj"].to_numpy(float)
+        energy[idx] = energy_mj
     return IndexedSource(space, cfg.name, lat, energy)
 
 
