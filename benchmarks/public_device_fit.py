@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 
 from hwnas.data.nb201 import PI5_FRAMEWORKS, latency_devices, load_latency, load_pi5  # noqa: E402
 from hwnas.data.paths import resolve_data_dir  # noqa: E402
-from hwnas.io import atomic_path  # noqa: E402
+from hwnas.io import save_figure_atomic, write_csv_atomic  # noqa: E402
 from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, FEATURE_SETS, cross_validate,  # noqa: E402
                                           fit_additive, live_edges, sample_indices)
 from hwnas.profiling.fidelity import fidelity  # noqa: E402
@@ -130,15 +130,8 @@ def plot(agg: pd.DataFrame, path: Path) -> None:
     axes[1].legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"additive per-op model ({DEFAULT_FEATURES} features) fitted by NNLS")
     fig.tight_layout()
-    with atomic_path(path, suffix=Path(path).suffix) as tmp:  # a reader never sees a half-written plot
-        fig.savefig(tmp, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
-
-
-def write_csv(df: pd.DataFrame, path: Path, **kwargs) -> None:
-    """df.to_csv, atomically: a temporary file in the same folder, then os.replace."""
-    with atomic_path(path, suffix=".csv") as tmp:
-        df.to_csv(tmp, **kwargs)
 
 
 def main() -> None:
@@ -153,9 +146,9 @@ def main() -> None:
     df = run(data_dir, a.sizes, a.seeds, a.features)
     wall = time.perf_counter() - t0
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_csv(df, RESULTS / "public_device_fit_runs.csv", index=False)
+    write_csv_atomic(df, RESULTS / "public_device_fit_runs.csv", index=False)
     agg = table(df, ["features", "subset", "device", "n"])
-    write_csv(agg, RESULTS / "public_device_fit.csv")
+    write_csv_atomic(agg, RESULTS / "public_device_fit.csv")
     plot(agg, RESULTS / "public_device_fit.png")
 
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, "

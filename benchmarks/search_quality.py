@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hwnas.io import atomic_path  # noqa: E402
+from hwnas.io import save_figure_atomic, write_csv_atomic  # noqa: E402
 
 SCENARIOS = [("cifar10", "raspi4"), ("cifar100", "pixel3"), ("ImageNet16-120", "1080ti_1"), ("cifar100", "pi5_onnx")]
 RESULTS = REPO / "benchmarks" / "results"
@@ -167,15 +167,8 @@ def plot(agg: pd.DataFrame, path: Path) -> None:
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=Path(path).suffix) as tmp:  # a reader never sees a half-written plot
-        fig.savefig(tmp, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
-
-
-def write_csv(df: pd.DataFrame, path: Path, **kwargs) -> None:
-    """df.to_csv, atomically: a temporary file in the same folder, then os.replace."""
-    with atomic_path(path, suffix=".csv") as tmp:
-        df.to_csv(tmp, **kwargs)
 
 
 def main() -> None:
@@ -210,9 +203,9 @@ def main() -> None:
         rows = list(tqdm(pool.imap(one_run, tasks, chunksize=1), total=len(tasks), desc="runs", file=sys.stderr))
     df = pd.DataFrame(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_csv(df, RESULTS / f"{a.tag}_runs.csv", index=False)
+    write_csv_atomic(df, RESULTS / f"{a.tag}_runs.csv", index=False)
     agg = aggregate(df)
-    write_csv(agg, RESULTS / f"{a.tag}.csv", index=False)
+    write_csv_atomic(agg, RESULTS / f"{a.tag}.csv", index=False)
     plot(agg, RESULTS / f"{a.tag}.png")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.jobs} jobs; "
           f"{len(tasks)} runs in {time.perf_counter() - t0:.0f} s")

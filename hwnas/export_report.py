@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.export_run import RunDir
-from hwnas.io import atomic_path, write_text_atomic
+from hwnas.io import save_figure_atomic, write_text_atomic
 
 
 def _fmt(value, spec: str = ".4g") -> str:
@@ -100,7 +100,6 @@ def write_front_plot(path: Path, run: RunDir, models: list[dict]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png")
+        save_figure_atomic(fig, path)
     finally:
         plt.close(fig)

@@ -48,6 +48,20 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def write_csv_atomic(df, path: str | os.PathLike, **kwargs) -> None:
+    """pandas DataFrame.to_csv(path, **kwargs), atomically."""
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, **kwargs)
+
+
+def save_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
+    """matplotlib Figure.savefig(path, **kwargs), atomically: a reader never sees half a plot."""
+    path = Path(path)
+    kwargs.setdefault("format", path.suffix.lstrip(".") or "png")
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, **kwargs)
+
+
 def _json_default(obj: Any) -> Any:
     import numpy as np
 

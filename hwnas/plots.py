@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.io import atomic_path
+from hwnas.io import save_figure_atomic
 
 
 def _steps(lat: np.ndarray, acc: np.ndarray, maximize: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +55,5 @@ def plot_front(path: Path, latency: np.ndarray, accuracy: np.ndarray, feasible: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
+    save_figure_atomic(fig, path)
     plt.close(fig)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.io import atomic_path
+from hwnas.io import save_figure_atomic
 
 
 def plot_validation(path: Path, table_sum, measured, predicted, device: str, validation: dict) -> None:
@@ -38,6 +38,5 @@ def plot_validation(path: Path, table_sum, measured, predicted, device: str, val
     ax.set_title(f"{device}: {len(vm)} validation architectures", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
