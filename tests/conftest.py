@@ -47,3 +47,20 @@ def make_search_cfg(searcher: str = "nsga2", device: str = "raspi4", dataset: st
         constraints=ConstraintsConfig(latency_ms=latency_ms), budget=BudgetConfig(queries=queries),
         seed=seed, output=OutputConfig(progress=False, plot=plot),
     )
+
+
+def run_search_dir(tmp_path, name: str, **kw):
+    """(summary, run dir) of a library-level search with make_search_cfg(**kw), written to tmp_path/name."""
+    from hwnas.search import search
+
+    out = tmp_path / name
+    summary = search(make_search_cfg(**kw), out, progress=False, log=lambda *a: None)
+    return summary, out
+
+
+def read_rows(path) -> list[dict]:
+    """Rows of a CSV file (history.csv, pareto.csv) as dicts of strings."""
+    import csv
+
+    with open(path) as fh:
+        return list(csv.DictReader(fh))

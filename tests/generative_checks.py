@@ -2,7 +2,6 @@
 no repeats, feasibility of the front, energy as a third objective, replay, SIGKILL resume."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import make_search_cfg
+from conftest import make_search_cfg, read_rows, run_search_dir
 from hwnas.pareto import non_dominated
 from hwnas.search import build_setup, make_searcher, search
 from hwnas.search_loop import run_search
@@ -22,40 +21,29 @@ from hwnas.search_loop import run_search
 REPO = Path(__file__).resolve().parents[1]
 
 
-def rows(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
-
-def run(tmp_path, name, **kw):
-    out = tmp_path / name
-    summary = search(make_search_cfg(**kw), out, progress=False, log=lambda *a: None)
-    return summary, out
-
-
 def check_determinism_budget_front(tmp_path, searcher, **kw):
     args = dict(searcher=searcher, queries=45, latency_ms=20.0, **kw)
-    s1, d1 = run(tmp_path, "a", seed=1, **args)
-    _, d2 = run(tmp_path, "b", seed=1, **args)
-    _, d3 = run(tmp_path, "c", seed=2, **args)
+    s1, d1 = run_search_dir(tmp_path, "a", seed=1, **args)
+    _, d2 = run_search_dir(tmp_path, "b", seed=1, **args)
+    _, d3 = run_search_dir(tmp_path, "c", seed=2, **args)
     assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
     assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
-    hist = rows(d1 / "history.csv")
+    hist = read_rows(d1 / "history.csv")
     assert len(hist) == s1["queries"] == 45  # the budget, exactly
     assert len({r["arch"] for r in hist}) == 45  # never queried twice
     # Latency is free: nothing over the budget is ever queried, so nothing infeasible is on the front.
     assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in hist)
-    front = rows(d1 / "pareto.csv")
+    front = read_rows(d1 / "pareto.csv")
     assert len(front) >= 2, "a front, not one point"
     assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in front)
 
 
 def check_no_budget_front(tmp_path, searcher, **kw):
     """Without a budget the front spans the trade-off and every front point is non-dominated."""
-    _, d = run(tmp_path, "nb", searcher=searcher, queries=45, latency_ms=None, seed=0, **kw)
-    hist = rows(d / "history.csv")
+    _, d = run_search_dir(tmp_path, "nb", searcher=searcher, queries=45, latency_ms=None, seed=0, **kw)
+    hist = read_rows(d / "history.csv")
     assert len({r["arch"] for r in hist}) == len(hist) == 45
-    front = rows(d / "pareto.csv")
+    front = read_rows(d / "pareto.csv")
     F = np.array([(100 - float(r["accuracy"]), float(r["latency_ms"])) for r in hist])
     mask = non_dominated(F)
     assert len(front) >= 2 and len(front) == int(mask.sum())
@@ -71,10 +59,10 @@ def check_energy(tmp_path, searcher, **kw):
     out = tmp_path / "e"
     summary = search(cfg, out, progress=False, log=lambda *a: None)
     assert summary["objectives"] == ["error", "latency_ms", "energy_mj"]
-    hist = rows(out / "history.csv")
+    hist = read_rows(out / "history.csv")
     assert len(hist) == 35 and len({r["arch"] for r in hist}) == 35
     assert all(float(r["energy_mj"]) <= cap and r["feasible"] == "true" for r in hist)
-    front = rows(out / "pareto.csv")
+    front = read_rows(out / "pareto.csv")
     F = np.array([(100 - float(r["accuracy"]), float(r["latency_ms"]), float(r["energy_mj"])) for r in hist])
     assert len(front) == int(non_dominated(F).sum()) >= 2
 

@@ -1,23 +1,13 @@
-import csv
-
 import numpy as np
 import pytest
 
-from conftest import make_search_cfg
-from hwnas.search import build_setup, make_searcher, search
+from conftest import make_search_cfg, read_rows, run_search_dir
+from hwnas.search import build_setup, make_searcher
 from hwnas.search_loop import run_search
 
 
 def _run(tmp_path, name, **kw):
-    cfg = make_search_cfg(searcher="lanas", **kw)
-    out = tmp_path / name
-    summary = search(cfg, out, progress=False, log=lambda *a: None)
-    return summary, out
-
-
-def _rows(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
+    return run_search_dir(tmp_path, name, searcher="lanas", **kw)
 
 
 @pytest.mark.parametrize("kw", [{}, {"surrogate": True}, {"objective": "accuracy", "relearn_every": 3}])
@@ -27,18 +17,18 @@ def test_seeded_determinism_budget_no_repeats_feasible_front(tmp_path, kw):
     _, d3 = _run(tmp_path, "c", queries=40, seed=2, **kw)
     assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
     assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
-    hist = _rows(d1 / "history.csv")
+    hist = read_rows(d1 / "history.csv")
     assert len(hist) == s1["queries"] == 40
     assert len({r["arch"] for r in hist}) == 40  # never queried twice
     assert all(r["feasible"] == "true" for r in hist)  # latency is free: no query spent on infeasible
-    front = _rows(d1 / "pareto.csv")
+    front = read_rows(d1 / "pareto.csv")
     assert front and all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in front)
 
 
 def test_energy_three_objectives(tmp_path):
     summary, d = _run(tmp_path, "e", device="pi5_onnx", dataset="cifar100", latency_ms=None, queries=30)
     assert summary["objectives"] == ["error", "latency_ms", "energy_mj"]
-    hist = _rows(d / "history.csv")
+    hist = read_rows(d / "history.csv")
     assert len(hist) == 30 and len({r["arch"] for r in hist}) == 30 and "energy_mj" in hist[0]
 
 

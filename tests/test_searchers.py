@@ -1,41 +1,28 @@
-import csv
 import re
 from dataclasses import replace
 
 import pytest
 
-from conftest import make_search_cfg
+from conftest import make_search_cfg, read_rows, run_search_dir
 from hwnas.problem import Evaluation
-from hwnas.search import build_setup, make_searcher, search
+from hwnas.search import build_setup, make_searcher
 from hwnas.searchers import SEARCHERS
 
 BASELINES = ["random", "regularized_evolution", "nsga2", "nsga3"]
 
 
-def _run(tmp_path, name, **kw):
-    cfg = make_search_cfg(**kw)
-    out = tmp_path / name
-    summary = search(cfg, out, progress=False, log=lambda *a: None)
-    return summary, out
-
-
-def _rows(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.mark.parametrize("searcher", BASELINES)
 def test_seeded_determinism_budget_and_feasibility(tmp_path, searcher):
-    s1, d1 = _run(tmp_path, "a", searcher=searcher, queries=30, seed=1)
-    s2, d2 = _run(tmp_path, "b", searcher=searcher, queries=30, seed=1)
-    s3, d3 = _run(tmp_path, "c", searcher=searcher, queries=30, seed=2)
+    s1, d1 = run_search_dir(tmp_path, "a", searcher=searcher, queries=30, seed=1)
+    s2, d2 = run_search_dir(tmp_path, "b", searcher=searcher, queries=30, seed=1)
+    s3, d3 = run_search_dir(tmp_path, "c", searcher=searcher, queries=30, seed=2)
     assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
     assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
-    hist = _rows(d1 / "history.csv")
+    hist = read_rows(d1 / "history.csv")
     assert len(hist) == s1["queries"] == 30  # the budget, exactly
     assert [int(r["query"]) for r in hist] == list(range(1, 31))
     assert len({r["arch"] for r in hist}) == 30  # never charged twice
-    front = _rows(d1 / "pareto.csv")
+    front = read_rows(d1 / "pareto.csv")
     assert front and all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in front)
     for key in ("searcher", "seed", "space", "dataset", "device", "budget", "constraints", "queries",
                 "best_feasible_accuracy", "hv_ratio", "front_regret", "wall_s"):
@@ -48,11 +35,11 @@ def test_front_is_non_dominated_and_accuracy_matches_benchmark(tmp_path, data_di
 
     acc = load_accuracy(data_dir)["cifar10"]
     lat = load_latency(data_dir)["raspi4"]
-    _, d = _run(tmp_path, "r", searcher="regularized_evolution", queries=40, latency_ms=None)
-    hist = _rows(d / "history.csv")
+    _, d = run_search_dir(tmp_path, "r", searcher="regularized_evolution", queries=40, latency_ms=None)
+    hist = read_rows(d / "history.csv")
     for r in hist:
         assert float(r["accuracy"]) == acc[int(r["index"])] and float(r["latency_ms"]) == lat[int(r["index"])]
-    front = _rows(d / "pareto.csv")
+    front = read_rows(d / "pareto.csv")
     pts = [(float(r["accuracy"]), float(r["latency_ms"])) for r in hist]
     for r in front:
         a, l = float(r["accuracy"]), float(r["latency_ms"])
@@ -60,10 +47,10 @@ def test_front_is_non_dominated_and_accuracy_matches_benchmark(tmp_path, data_di
 
 
 def test_energy_is_a_third_objective_and_constraint(tmp_path):
-    summary, d = _run(tmp_path, "e", searcher="nsga2", device="pi5_onnx", dataset="cifar100",
+    summary, d = run_search_dir(tmp_path, "e", searcher="nsga2", device="pi5_onnx", dataset="cifar100",
                       latency_ms=None, queries=30)
     assert summary["objectives"] == ["error", "latency_ms", "energy_mj"]
-    assert "energy_mj" in _rows(d / "history.csv")[0]
+    assert "energy_mj" in read_rows(d / "history.csv")[0]
 
 
 def test_nsga_uses_pymoo_algorithms(data_dir):
