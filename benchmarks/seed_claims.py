@@ -31,45 +31,27 @@ def queries_to_optimum(task: tuple) -> dict:
     """Run one searcher on NB-201 (no latency budget) until it queries an architecture with
     the space's best accuracy; returns the number of accuracy queries (None if censored).
 
-    task: (searcher, searcher kwargs, dataset, seed, max_queries). Every new architecture
-    costs one query; an already evaluated one is answered free (as in hwnas.search_loop).
+    task: (searcher, searcher kwargs, dataset, seed, max_queries). The search loop is hwnas's
+    own (an already evaluated architecture is answered free), stopped at the optimum.
     """
     searcher, kw, dataset, seed, max_q = task
     import torch
 
     torch.set_num_threads(1)
+    from benchmarks.search_quality import TimedSearcher
     from conftest import make_search_cfg
     from hwnas.search import build_setup, make_searcher
+    from hwnas.search_loop import run_search
 
     cfg = make_search_cfg(searcher=searcher, dataset=dataset, latency_ms=None, queries=max_q, seed=seed, **kw)
     s = build_setup(cfg)
-    acc_all = s.evaluator.all_accuracy()
-    best = float(acc_all.max())
-    srch = make_searcher(cfg.searcher, s.problem, seed)
-    cache: dict = {}
+    best = float(s.evaluator.all_accuracy().max())
+    timed = TimedSearcher(make_searcher(cfg.searcher, s.problem, seed))
     t0 = time.perf_counter()
-    search_s = 0.0
-    found = None
-    while len(cache) < max_q and found is None:
-        t = time.perf_counter()
-        batch = srch.ask()
-        search_s += time.perf_counter() - t
-        if not batch:
-            break
-        told = []
-        for arch in batch:
-            if arch not in cache:
-                if len(cache) >= max_q:
-                    break
-                cache[arch] = float(acc_all[s.space.index(arch)])
-                if cache[arch] >= best - 1e-9 and found is None:
-                    found = len(cache)
-            told.append(s.problem.make_evaluation(arch, cache[arch]))
-        t = time.perf_counter()
-        srch.tell(told)
-        search_s += time.perf_counter() - t
-    return dict(searcher=searcher, seed=seed, found=found, queries=len(cache),
-                search_s_per_query=search_s / max(len(cache), 1), wall_s=time.perf_counter() - t0)
+    evals = run_search(s.problem, s.evaluator, timed, until=lambda ev: ev.accuracy >= best - 1e-9)
+    found = len(evals) if evals and evals[-1].accuracy >= best - 1e-9 else None
+    return dict(searcher=searcher, seed=seed, found=found, queries=len(evals),
+                search_s_per_query=timed.seconds / max(len(evals), 1), wall_s=time.perf_counter() - t0)
 
 
 def _censored_median(found: list, cap: int) -> float:

@@ -20,11 +20,13 @@ OnQuery = Callable[[int, Evaluation, bool], None]  # (query number, evaluation, 
 
 def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                replay: Sequence[tuple[Arch, float]] = (), on_query: OnQuery | None = None,
-               max_stall: int = 200) -> list[Evaluation]:
+               max_stall: int = 200, until: Callable[[Evaluation], bool] | None = None) -> list[Evaluation]:
     """Run until the budget is spent (or the searcher has nothing new to propose).
 
     Returns the evaluations in query order. `max_stall`: consecutive ask() rounds without a
     new query after which the search stops (e.g. a searcher that converged on seen archs).
+    `until`: stop right after the first new query for which it returns True (benchmarks that
+    count the queries needed to reach a target).
     """
     if len(replay) > evaluator.budget:
         raise HwnasError(f"the run dir's history holds {len(replay)} queries, more than "
@@ -57,6 +59,8 @@ def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                 new += 1
                 if on_query is not None:
                     on_query(q + 1, ev, replayed)
+                if until is not None and until(ev):
+                    return history
             else:
                 ev = problem.make_evaluation(arch, acc)
             told.append(ev)
