@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.profiling.fidelity import fidelity
-from hwnas.profiling.latency_model import LatencyModel, apply_calibration, fit
-from hwnas.profiling.table import TABLE_DIR, LatencyTable
+from hwnas.latency.fidelity import fidelity
+from hwnas.latency.model import LatencyModel, apply_calibration, fit
+from hwnas.latency.table import TABLE_DIR, LatencyTable
 from hwnas.spaces import SPACES
 
 KEYS = ("kendall_tau", "spearman_rho", "mape_pct", "within_5pct", "within_10pct")

@@ -2,8 +2,8 @@
 
 For every public device (the 19 columns of nb201_latency_ms.csv and the Raspberry Pi 5 under
 3 frameworks), sample sizes x seeds x feature sets: draw n architectures (seeded), fit per-op
-costs by NNLS (hwnas/profiling/additive_fit.py) and score the prediction of every other
-architecture (hwnas/profiling/fidelity.py): Kendall tau, Spearman rho, MAPE, share within
+costs by NNLS (hwnas/latency/additive_fit.py) and score the prediction of every other
+architecture (hwnas/latency/fidelity.py): Kendall tau, Spearman rho, MAPE, share within
 +-5% / +-10%. Scores are on the whole held-out rest ("all") and on its connected cells
 ("connected": cells with an input-output path, the only ones a search evaluates), and 5-fold
 cross-validation on the sample alone ("cv": what a user of device=fitted can see). Prints the
@@ -31,9 +31,15 @@ import pandas as pd  # noqa: E402
 from hwnas.data.nb201 import PI5_FRAMEWORKS, latency_devices, load_latency, load_pi5  # noqa: E402
 from hwnas.data.paths import resolve_data_dir  # noqa: E402
 from hwnas.io import save_figure_atomic, write_csv_atomic  # noqa: E402
-from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, FEATURE_SETS, cross_validate,  # noqa: E402
-                                          fit_additive, live_edges, sample_indices)
-from hwnas.profiling.fidelity import fidelity  # noqa: E402
+from hwnas.latency.additive_fit import (  # noqa: E402
+    DEFAULT_FEATURES,
+    FEATURE_SETS,
+    cross_validate,
+    fit_additive,
+    live_edges,
+    sample_indices,
+)
+from hwnas.latency.fidelity import fidelity  # noqa: E402
 from hwnas.spaces import NB201Space  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

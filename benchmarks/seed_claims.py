@@ -38,8 +38,9 @@ def queries_to_optimum(task: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from benchmarks.search_quality import TimedSearcher
     from conftest import make_search_cfg
+
+    from benchmarks.search_quality import TimedSearcher
     from hwnas.search import build_setup, make_searcher
     from hwnas.search_loop import run_search
 
@@ -60,6 +61,7 @@ def _censored_median(found: list, cap: int) -> float:
 
 def _pool_size(dataset: str) -> int:
     from conftest import make_search_cfg
+
     from hwnas.search import build_setup
 
     s = build_setup(make_search_cfg(dataset=dataset, latency_ms=None, queries=1))

@@ -49,6 +49,7 @@ def one_run(task: tuple) -> dict:
     import warnings
 
     from conftest import make_search_cfg
+
     from hwnas.search import build_setup, make_searcher
     from hwnas.search_loop import run_search
 

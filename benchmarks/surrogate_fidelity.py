@@ -33,8 +33,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from benchmarks.readme_section import write_section
     from conftest import make_search_cfg
+
+    from benchmarks.readme_section import write_section
     from hwnas.search import build_setup
     from hwnas.surrogates import EnsembleSurrogate
 

@@ -31,8 +31,16 @@ def make_search_cfg(searcher: str = "nsga2", device: str = "raspi4", dataset: st
                     latency_ms=20.0, queries: int = 40, seed: int = 0, plot: bool = False, **searcher_kw):
     """A SearchConfig as Hydra would compose it, without Hydra (fast library-level tests)."""
     import hwnas.searchers  # noqa: F401
-    from hwnas.config import (BudgetConfig, ConstraintsConfig, DatasetConfig, DeviceConfig,
-                              EvaluatorConfig, OutputConfig, SearchConfig, SpaceConfig)
+    from hwnas.config import (
+        BudgetConfig,
+        ConstraintsConfig,
+        DatasetConfig,
+        DeviceConfig,
+        EvaluatorConfig,
+        OutputConfig,
+        SearchConfig,
+        SpaceConfig,
+    )
     from hwnas.searchers import SEARCHERS
 
     if device.startswith("pi5_"):

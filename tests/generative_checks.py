@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from conftest import make_search_cfg, read_rows, run_search_dir
+
 from hwnas.pareto import non_dominated
 from hwnas.search import build_setup, make_searcher, search
 from hwnas.search_loop import run_search

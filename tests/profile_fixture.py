@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.profiling.latency_model import overhead_specs
+from hwnas.latency.model import overhead_specs
+from hwnas.latency.table import LatencyTable
 from hwnas.profiling.runners.base import summarize
-from hwnas.profiling.table import LatencyTable
 
 # Made-up per-op latencies (ms), by op type, scaled by the op's spatial size.
 BASE_MS = {"none": 0.001, "skip_connect": 0.0, "nor_conv_1x1": 0.01, "nor_conv_3x3": 0.03, "avg_pool_3x3": 0.008,

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.profiling.additive_fit import (FEATURE_SETS, cross_validate, feature_matrix, fit_additive, live_edges, n_features,
-                                          sample_indices)
+from hwnas.latency.additive_fit import (
+    FEATURE_SETS,
+    cross_validate,
+    feature_matrix,
+    fit_additive,
+    live_edges,
+    n_features,
+    sample_indices,
+)
 from hwnas.spaces.nb201 import NB201Arch
 
 ALL_OPS = np.array(list(itertools.product(range(5), repeat=6)), dtype=np.int64)  # every cell, code order
@@ -128,6 +135,7 @@ def test_fitted_source_predicts_every_arch(nb201, data_dir, tmp_path, key):
 
 def test_search_runs_on_a_fitted_device(nb201, data_dir, tmp_path):
     from conftest import make_search_cfg
+
     from hwnas.config import DeviceConfig
     from hwnas.search import search
 

@@ -101,7 +101,7 @@ def test_times_an_exported_nb201_network(agent, tmp_path):
     # A real (shrunk) NAS-Bench-201 network from hwnas's exporter: dynamic batch dimension.
     import torch
 
-    from hwnas.export import export_onnx
+    from hwnas.onnx_io import export_onnx
     from hwnas.spaces.nb201 import NB201Space, parse_nb201
 
     arch = parse_nb201("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")

@@ -1,7 +1,7 @@
-import torch
-
 import generative_checks as gc
+import torch
 from conftest import make_search_cfg
+
 from hwnas.problem import Evaluation
 from hwnas.search import build_setup, make_searcher
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from export_fixture import ALL_OPS, CONV1, make_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,9 +73,9 @@ def test_app_verification_failure(run_dir, tmp_path):
     # A checkpoint with a NaN weight: the exported model cannot verify, on any machine.
     import torch
 
-    from hwnas.export_config import ExportConfig
-    from hwnas.export_pipeline import build_model, make_space
-    from hwnas.export_run import load_run
+    from hwnas.export.config import ExportConfig
+    from hwnas.export.pipeline import build_model, make_space
+    from hwnas.export.run import load_run
 
     space = make_space(load_run(run_dir), None)
     model = build_model(space, space.parse(ALL_OPS), 10, 3, ExportConfig(run=str(run_dir)))

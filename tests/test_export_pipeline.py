@@ -5,13 +5,14 @@ import json
 
 import pytest
 import torch
-
 from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, make_run
-from hwnas import export as ex
+
 from hwnas.errors import HwnasError
-from hwnas.export_config import ExportConfig
-from hwnas.export_pipeline import build_model, run_export
-from hwnas.export_run import load_run
+from hwnas.export.checks import compare_outputs, sha256_file, verify_onnx
+from hwnas.export.config import ExportConfig
+from hwnas.export.pipeline import build_model, run_export
+from hwnas.export.run import load_run
+from hwnas.onnx_io import check_onnx
 
 MODEL_KEYS = {"name", "arch", "index", "status", "error", "file", "predicted", "is_connected",
               "device_latency_ms", "device_latency_note", "params", "macs", "flops", "flops_note", "simplify",
@@ -49,8 +50,8 @@ def test_export_selected_archs_and_manifest_schema(run_dir, nb201):
         assert set(e) == MODEL_KEYS and e["status"] == "ok" and e["error"] is None
         path = out / e["file"]
         assert path.is_file() and e["size_bytes"] == path.stat().st_size
-        assert e["sha256"] == ex.sha256_file(path)
-        ex.check_onnx(path)
+        assert e["sha256"] == sha256_file(path)
+        check_onnx(path)
         assert e["verification"]["passed"] and set(e["verification"]["batches"]) == {"1", "8"}
         assert e["measured_latency_ms"]["n"] == 3 and e["measured_latency_ms"]["median"] > 0
         assert e["device_latency_ms"] is None and "raspi4" in e["device_latency_note"]
@@ -87,7 +88,7 @@ def test_best_under_budget_override(run_dir):
 
 def test_checkpoint_weights_are_used(run_dir, tmp_path, nb201):
     run = load_run(run_dir)
-    from hwnas.export_pipeline import make_space
+    from hwnas.export.pipeline import make_space
 
     space = make_space(run, None)
     trained = build_model(space, space.parse(SKIPS), 10, 3, cfg(run_dir, seed=5))
@@ -96,7 +97,7 @@ def test_checkpoint_weights_are_used(run_dir, tmp_path, nb201):
     m = run_export(cfg(run_dir, archs=[SKIPS], weights=str(ckpt), plot=False))
     assert m["weights"].startswith(f"checkpoint {ckpt}") and m["models"][0]["status"] == "ok"
     # The exported graph carries the checkpoint's weights: it verifies against the trained model.
-    res = ex.verify_onnx(trained, run_dir / "export" / m["models"][0]["file"], (3, 32, 32))
+    res = verify_onnx(trained, run_dir / "export" / m["models"][0]["file"], (3, 32, 32))
     assert res["passed"]
 
     with pytest.raises(HwnasError, match="1 of 1 exports failed.*do not fit"):
@@ -104,12 +105,12 @@ def test_checkpoint_weights_are_used(run_dir, tmp_path, nb201):
 
 
 def test_verification_failure_quarantines_the_file(run_dir, monkeypatch):
-    real = ex.compare_outputs
+    real = compare_outputs
 
     def broken(actual, expected, atol, rtol):  # as if onnxruntime computed something else
         return real(actual + 1.0, expected, atol, rtol)
 
-    monkeypatch.setattr(ex, "compare_outputs", broken)
+    monkeypatch.setattr("hwnas.export.checks.compare_outputs", broken)
     with pytest.raises(HwnasError, match="2 of 2 exports failed.*differs from torch"):
         run_export(cfg(run_dir, archs=[SKIPS, CONV1]))
     out = run_dir / "export"
@@ -161,7 +162,7 @@ def test_exporter_crash_leaves_no_stale_model(run_dir, nb201, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("unsupported operator aten::foo")
 
-    monkeypatch.setattr(ex, "export_onnx", crash)
+    monkeypatch.setattr("hwnas.export.pipeline.export_onnx", crash)
     with pytest.raises(HwnasError, match="ONNX export failed: RuntimeError: unsupported operator"):
         run_export(cfg(run_dir, archs=[SKIPS]))
     assert not stale.exists()
@@ -191,11 +192,11 @@ def test_other_dataset_shapes_and_energy(tmp_path, nb201, data_dir):
 
 def test_a_new_export_replaces_the_previous_one(run_dir, monkeypatch):
     out = run_dir / "export"
-    real = ex.compare_outputs
-    monkeypatch.setattr(ex, "compare_outputs", lambda a, e, atol, rtol: real(a + 1.0, e, atol, rtol))
+    real = compare_outputs
+    monkeypatch.setattr("hwnas.export.checks.compare_outputs", lambda a, e, atol, rtol: real(a + 1.0, e, atol, rtol))
     with pytest.raises(HwnasError):
         run_export(cfg(run_dir, archs=[SKIPS], plot=False))
-    monkeypatch.setattr(ex, "compare_outputs", real)
+    monkeypatch.setattr("hwnas.export.checks.compare_outputs", real)
     first = run_export(cfg(run_dir, archs=[ALL_OPS], plot=False))["models"][0]["file"]
     (out / "notes.txt").write_text("mine")
     m = run_export(cfg(run_dir, archs=[CONV1], plot=False))
@@ -204,7 +205,7 @@ def test_a_new_export_replaces_the_previous_one(run_dir, monkeypatch):
 
 
 def test_random_init_is_seeded_and_leaves_the_global_rng_alone(run_dir):
-    from hwnas.export_pipeline import make_space
+    from hwnas.export.pipeline import make_space
 
     space = make_space(load_run(run_dir), None)
     state = torch.random.get_rng_state()

@@ -5,11 +5,17 @@ import json
 
 import numpy as np
 import pytest
-
 from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, make_run
+
 from hwnas.errors import HwnasError
-from hwnas.export_run import (best_under_budget_index, knee_index, load_run, objectives, resolve_archs,
-                              select_rows)
+from hwnas.export.run import (
+    best_under_budget_index,
+    knee_index,
+    load_run,
+    objectives,
+    resolve_archs,
+    select_rows,
+)
 
 
 @pytest.fixture()

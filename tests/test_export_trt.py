@@ -9,12 +9,12 @@ import json
 
 import numpy as np
 import pytest
-
 from export_fixture import SKIPS, make_run
-from hwnas import trt
+
 from hwnas.errors import HwnasError
-from hwnas.export_config import ExportConfig
-from hwnas.export_pipeline import run_export
+from hwnas.export.config import ExportConfig
+from hwnas.export.pipeline import run_export
+from hwnas.profiling import tensorrt_engine as trt
 
 
 class FakeRunner:
@@ -91,7 +91,7 @@ def test_skipped_here_with_the_reason(tmp_path, nb201, data_dir):
                                                                                    "reason": "tensorrt=false"}
 
 
-# --- hwnas.trt.build_engine against a minimal stand-in of the tensorrt module ------------------
+# --- hwnas.profiling.tensorrt_engine.build_engine against a minimal stand-in of the tensorrt module ------------------
 
 class _FakeTensor:
     def __init__(self, name, shape):

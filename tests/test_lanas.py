@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import make_search_cfg, read_rows, run_search_dir
+
 from hwnas.search import build_setup, make_searcher
 from hwnas.search_loop import run_search
 

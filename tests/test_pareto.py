@@ -3,7 +3,13 @@ import pytest
 from pymoo.indicators.hv import HV
 
 from hwnas.data.nb201 import load_accuracy, load_latency
-from hwnas.pareto import FrontScorer, hypervolume, hypervolume_2d, nd_ranks, non_dominated
+from hwnas.pareto import (
+    FrontScorer,
+    hypervolume,
+    hypervolume_2d,
+    nd_ranks,
+    non_dominated,
+)
 
 
 def test_non_dominated_matches_pymoo_sorting():

@@ -7,18 +7,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from profile_fixture import synthetic_table
 
 from hwnas.config import DeviceConfig
 from hwnas.errors import HwnasError
+from hwnas.latency.fidelity import calibration_curve
+from hwnas.latency.layout import nchwc_reorders
+from hwnas.latency.model import (
+    MIN_LAYOUT,
+    MIN_PER_OP,
+    PER_OP_CLASSES,
+    LatencyModel,
+    apply_calibration,
+    fit,
+    fit_layout,
+    fit_per_op,
+    resolve_mode,
+)
 from hwnas.latency.sources import make_latency_source
-from hwnas.profiling.fidelity import calibration_curve
-from hwnas.profiling.layout import nchwc_reorders
-from hwnas.profiling.latency_model import (MIN_LAYOUT, MIN_PER_OP, PER_OP_CLASSES, LatencyModel, apply_calibration,
-                                           fit, fit_layout, fit_per_op, resolve_mode)
 from hwnas.profiling.profiler import recalibrate, sample_archs
 from hwnas.profiling.runners.base import summarize
 from hwnas.spaces import NB201Space
-from profile_fixture import synthetic_table
 
 TRUE = {"none": 3.0, "nor_conv_1x1": 1.4, "nor_conv_3x3": 1.2, "avg_pool_3x3": 0.8}
 

@@ -4,13 +4,13 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import make_search_cfg
+from profile_fixture import synthetic_table
+
 from hwnas.config import DeviceConfig
 from hwnas.errors import ConfigError, DataError
+from hwnas.latency.model import LatencyModel
 from hwnas.latency.sources import make_latency_source
-from hwnas.profiling.latency_model import LatencyModel
-from profile_fixture import synthetic_table
 
 
 def test_profiled_source_prices_the_whole_space_in_index_order(nb201, data_dir, tmp_path):
@@ -56,8 +56,8 @@ def test_search_on_a_profiled_table(nb201, tmp_path):
 
 
 def test_committed_cpu_table_feeds_search_and_the_export_hook(nb201, data_dir):
-    from hwnas.export_pipeline import profiled_device_latency
-    from hwnas.profiling.table import TABLE_DIR
+    from hwnas.export.pipeline import profiled_device_latency
+    from hwnas.latency.table import TABLE_DIR
 
     tables = sorted(TABLE_DIR.glob("cpu-ort-*.json"))
     if not tables:
@@ -89,7 +89,7 @@ def test_a_table_from_another_machine_warns_but_works(nb201, data_dir, tmp_path)
 
 
 def test_export_hook_reads_a_table_given_by_path(nb201, tmp_path):
-    from hwnas.export_pipeline import profiled_device_latency
+    from hwnas.export.pipeline import profiled_device_latency
 
     table = synthetic_table(nb201, tmp_path / "mine.json", calibration=(1.1, 0.2))
     arch = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")
@@ -101,8 +101,8 @@ def test_export_hook_reads_a_table_given_by_path(nb201, tmp_path):
 def test_export_hook_reads_tables_only_for_profiled_runs(nb201, tmp_path):
     # A run on a public device (kind benchmark, fitted, ...) never takes a latency table's figure,
     # even where latency_tables/<its name>.json or a path exists.
-    from hwnas.export_pipeline import profiled_device_latency
-    from hwnas.profiling.table import TABLE_DIR
+    from hwnas.export.pipeline import profiled_device_latency
+    from hwnas.latency.table import TABLE_DIR
 
     table = synthetic_table(nb201, tmp_path / "mine.json")
     arch = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")

@@ -4,14 +4,14 @@ import warnings
 
 import numpy as np
 import pytest
+from profile_fixture import synthetic_table
 
 from hwnas.errors import DataError, HwnasError
-from hwnas.profiling.fidelity import calibration_curve, fidelity
-from hwnas.profiling.latency_model import LatencyModel, fit_calibration
+from hwnas.latency.fidelity import calibration_curve, fidelity
+from hwnas.latency.model import LatencyModel, fit_calibration
+from hwnas.latency.table import SCHEMA_VERSION, FingerprintMismatch, LatencyTable
 from hwnas.profiling.runners import RUNNERS, TimingSettings
-from hwnas.profiling.table import SCHEMA_VERSION, FingerprintMismatch, LatencyTable
 from hwnas.spaces import NB201Space
-from profile_fixture import synthetic_table
 
 
 @pytest.fixture(scope="module")

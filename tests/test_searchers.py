@@ -2,8 +2,8 @@ import re
 from dataclasses import replace
 
 import pytest
-
 from conftest import make_search_cfg, read_rows, run_search_dir
+
 from hwnas.problem import Evaluation
 from hwnas.search import build_setup, make_searcher
 from hwnas.searchers import SEARCHERS

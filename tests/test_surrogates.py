@@ -3,8 +3,14 @@ import pytest
 import torch
 
 from hwnas.pareto import hypervolume
-from hwnas.surrogates import (EnsembleSurrogate, JointSurrogate, expected_improvement, feasible_score,
-                              hv_improvement, upper_confidence)
+from hwnas.surrogates import (
+    EnsembleSurrogate,
+    JointSurrogate,
+    expected_improvement,
+    feasible_score,
+    hv_improvement,
+    upper_confidence,
+)
 
 
 def _easy(n=400, d=20, seed=0):
@@ -83,6 +89,7 @@ def test_hv_improvement_matches_brute_force(m):
 
 def test_joint_surrogate_predict_and_score(data_dir):
     from conftest import make_search_cfg
+
     from hwnas.search import build_setup
 
     s = build_setup(make_search_cfg(latency_ms=20.0))
@@ -104,6 +111,7 @@ def test_joint_surrogate_predict_and_score(data_dir):
 
 def test_joint_surrogate_with_energy_scores_three_objectives(data_dir):
     from conftest import make_search_cfg
+
     from hwnas.search import build_setup
 
     s = build_setup(make_search_cfg(device="pi5_onnx", dataset="cifar100", latency_ms=None))

@@ -1,6 +1,6 @@
 """`hwnas-export run=<run dir>`: the Pareto models of a search as verified ONNX (+ TensorRT).
 
-See README.md, "Job 3: hwnas-export". Configuration: conf/export.yaml, schema hwnas/export_config.py.
+See README.md, "Job 3: hwnas-export". Configuration: conf/export.yaml, schema hwnas/export/config.py.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hwnas.apps.common import CONF_DIR
 from hwnas.errors import HwnasError, exit_on_user_error
-from hwnas.export_config import ExportConfig, store_export_schema
+from hwnas.export.config import ExportConfig, store_export_schema
 
 log = logging.getLogger("hwnas.export")
 store_export_schema()
@@ -21,7 +21,7 @@ store_export_schema()
 @hydra.main(config_path=str(CONF_DIR), config_name="export", version_base=None)
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    from hwnas.export_pipeline import run_export
+    from hwnas.export.pipeline import run_export
     from hwnas.io import write_text_atomic
 
     if OmegaConf.is_missing(cfg, "run"):

@@ -108,8 +108,8 @@ def register_device(name: str) -> Path | None:
 
 def run_recalibration(cfg: ProfileConfig):
     """recalibrate=true: refit an existing table's calibration from its stored timings (no runner)."""
+    from hwnas.latency.table import LatencyTable, table_path
     from hwnas.profiling.profiler import recalibrate
-    from hwnas.profiling.table import LatencyTable, table_path
     from hwnas.spaces import SPACES
 
     if not cfg.device:
@@ -128,9 +128,9 @@ def run_recalibration(cfg: ProfileConfig):
 
 
 def run_profile(cfg: ProfileConfig):
-    from hwnas.profiling.latency_model import CALIBRATIONS
+    from hwnas.latency.model import CALIBRATIONS
+    from hwnas.latency.table import TABLE_DIR, LatencyTable, table_path
     from hwnas.profiling.profiler import profile
-    from hwnas.profiling.table import TABLE_DIR, LatencyTable, table_path
     from hwnas.spaces import SPACES
 
     if cfg.calibration not in ("auto", *CALIBRATIONS):
@@ -200,7 +200,7 @@ def _run(cfg: DictConfig) -> None:
         log.info("plot: %s", rep.path.with_suffix(".png"))
     if rep.extra.get("device_config"):
         log.info("registered conf/device/%s.yaml", device)
-    from hwnas.profiling.table import TABLE_DIR
+    from hwnas.latency.table import TABLE_DIR
 
     if rep.path.parent.resolve() == TABLE_DIR.resolve() and (CONF_DIR / "device" / f"{device}.yaml").exists():
         log.info("search with it: hwnas-search device=%s", device)

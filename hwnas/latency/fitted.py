@@ -3,7 +3,7 @@
 Measure some NAS-Bench-201 architectures end to end on the device (50-100 is plenty: see
 README.md, section "`device=fitted`: a latency table from a few measured architectures"), list
 them in a CSV (`index` or `arch`, `latency_ms`, optionally `energy_mj`),
-and hwnas fits non-negative per-op costs (hwnas/profiling/additive_fit.py) and predicts the
+and hwnas fits non-negative per-op costs (hwnas/latency/additive_fit.py) and predicts the
 other architectures. Measured architectures keep their measured values.
 
     hwnas-search device=fitted device.path=my_measurements.csv device.name=my_board
@@ -17,10 +17,15 @@ import numpy as np
 
 from hwnas.config import DeviceConfig
 from hwnas.errors import ConfigError, DataError
+from hwnas.latency.additive_fit import (
+    DEFAULT_FEATURES,
+    AdditiveModel,
+    cross_validate,
+    fit_additive,
+    n_features,
+)
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
 from hwnas.latency.sources import read_measurements
-from hwnas.profiling.additive_fit import (DEFAULT_FEATURES, AdditiveModel, cross_validate, fit_additive,
-                                          n_features)
 from hwnas.spaces.base import SearchSpace
 
 

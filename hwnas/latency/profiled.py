@@ -1,5 +1,5 @@
 """Device kind `profiled`: latencies predicted from a latency table hwnas measured itself
-(`hwnas-profile`), i.e. table sum + the table's calibration (hwnas/profiling/latency_model.py).
+(`hwnas-profile`), i.e. table sum + the table's calibration (hwnas/latency/model.py).
 
 `device=<name>` reads latency_tables/<name>.json (conf/device/<name>.yaml); `device.path` may
 point at any table JSON. For NAS-Bench-201 every architecture is priced at construction (one
@@ -19,7 +19,7 @@ from hwnas.spaces.base import SearchSpace
 
 
 def resolve_table_path(cfg: DeviceConfig) -> Path:
-    from hwnas.profiling.table import table_path
+    from hwnas.latency.table import table_path
 
     return Path(os.path.expanduser(cfg.path)) if cfg.path else table_path(cfg.name)
 
@@ -46,14 +46,14 @@ def this_machine_fingerprint(table) -> dict | None:
 
 def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check_machine: bool = True):
     """LatencyModel of the table at `path` for `space` on `dataset` (default: the table's dataset)."""
-    from hwnas.profiling.latency_model import LatencyModel
-    from hwnas.profiling.table import LatencyTable
+    from hwnas.latency.model import LatencyModel
+    from hwnas.latency.table import LatencyTable
 
     table = LatencyTable.load(path)
     if check_machine:
         here = this_machine_fingerprint(table)
         if here is not None:
-            from hwnas.profiling.table import fingerprint_diff
+            from hwnas.latency.table import fingerprint_diff
 
             diff = fingerprint_diff(table.fingerprint, here)
             if diff:

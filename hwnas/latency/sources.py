@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.config import DeviceConfig
-from hwnas.data.nb201 import N_ARCHS, PI5_FRAMEWORKS, latency_devices, load_latency, load_pi5
+from hwnas.data.nb201 import (
+    N_ARCHS,
+    PI5_FRAMEWORKS,
+    latency_devices,
+    load_latency,
+    load_pi5,
+)
 from hwnas.data.tables import read_csv_checked
 from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource

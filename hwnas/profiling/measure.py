@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from hwnas.errors import ConfigError, exit_on_user_error
 from hwnas.io import write_text_atomic
-from hwnas.profiling.additive_fit import sample_indices
+from hwnas.latency.additive_fit import sample_indices
 from hwnas.profiling.runners.base import Runner
 
 COLUMNS = ("index", "arch", "latency_ms", "iqr_ms", "n")

@@ -12,12 +12,19 @@ import numpy as np
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.export import export_onnx
-from hwnas.profiling.fidelity import calibration_curve, fidelity
-from hwnas.profiling.latency_model import (DEFAULT_CALIBRATION, NOOP, LatencyModel, apply_calibration, fit,
-                                           overhead_specs, resolve_mode)
+from hwnas.latency.fidelity import calibration_curve, fidelity
+from hwnas.latency.model import (
+    DEFAULT_CALIBRATION,
+    NOOP,
+    LatencyModel,
+    apply_calibration,
+    fit,
+    overhead_specs,
+    resolve_mode,
+)
+from hwnas.latency.table import LatencyTable
+from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
-from hwnas.profiling.table import LatencyTable
 from hwnas.spaces.base import SearchSpace
 
 

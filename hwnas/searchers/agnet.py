@@ -27,7 +27,13 @@ import torch
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
-from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init
+from hwnas.searchers._generative import (
+    OBJECTIVES,
+    BatchSearcher,
+    WorthCache,
+    rank_order,
+    seeded_init,
+)
 from hwnas.searchers.agnet_generator import CategoricalVAE
 from hwnas.searchers.base import register_searcher, require_int, require_real
 from hwnas.spaces.base import Arch

@@ -29,7 +29,14 @@ import torch
 from torch import nn
 
 from hwnas.errors import ConfigError
-from hwnas.searchers._generative import OBJECTIVES, BatchSearcher, WorthCache, rank_order, seeded_init, vectors_to_onehot
+from hwnas.searchers._generative import (
+    OBJECTIVES,
+    BatchSearcher,
+    WorthCache,
+    rank_order,
+    seeded_init,
+    vectors_to_onehot,
+)
 from hwnas.searchers.base import register_searcher, require_int, require_real
 from hwnas.spaces.base import Arch
 

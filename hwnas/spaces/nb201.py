@@ -207,7 +207,9 @@ class NB201Space(SearchSpace):
         return DATASETS[dataset]
 
     def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3):
-        from hwnas.spaces.nb201_net import NB201Network  # torch: only when a network is built
+        from hwnas.spaces.nb201_net import (
+            NB201Network,  # torch: only when a network is built
+        )
 
         return NB201Network(arch.op_names, num_classes, self.channels, self.cells_per_stage, in_channels)
 

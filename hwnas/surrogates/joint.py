@@ -11,7 +11,11 @@ import numpy as np
 
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.spaces.base import Arch
-from hwnas.surrogates.acquisition import expected_improvement, hv_improvement, mask_infeasible
+from hwnas.surrogates.acquisition import (
+    expected_improvement,
+    hv_improvement,
+    mask_infeasible,
+)
 from hwnas.surrogates.ensemble import EnsembleSurrogate
 
 

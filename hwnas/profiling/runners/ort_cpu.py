@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.export import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
+from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
 from hwnas.profiling import machine
 from hwnas.profiling.runners.base import RUNNERS, Runner, Timing, summarize
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwnas.export import INPUT_NAME, OUTPUT_NAME
+from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME
 from hwnas.profiling import machine
 from hwnas.profiling.runners.base import RUNNERS
 from hwnas.profiling.runners.ort_cpu import OrtCpuRunner

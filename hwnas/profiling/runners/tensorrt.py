@@ -1,10 +1,10 @@
-"""Native TensorRT: build an engine with hwnas.trt, time GPU compute with CUDA events
+"""Native TensorRT: build an engine with hwnas.profiling.tensorrt_engine, time GPU compute with CUDA events
 (copies excluded, like trtexec's "GPU Compute Time")."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.export import random_input
+from hwnas.onnx_io import random_input
 from hwnas.profiling import machine
 from hwnas.profiling.runners.base import RUNNERS, Runner, Timing, summarize
 
@@ -14,7 +14,7 @@ class TensorRTRunner(Runner):
     name = "tensorrt"
 
     def available(self) -> tuple[bool, str]:
-        from hwnas.trt import unavailable_reason
+        from hwnas.profiling.tensorrt_engine import unavailable_reason
 
         reason = unavailable_reason()
         return (False, reason) if reason else (True, "")
@@ -29,7 +29,7 @@ class TensorRTRunner(Runner):
                 "precision": s.precision, "timing": "gpu_compute"}
 
     def time(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
-        from hwnas.trt import EngineRunner, build_engine
+        from hwnas.profiling.tensorrt_engine import EngineRunner, build_engine
 
         s = self.settings
         engine = build_engine(onnx_path, fp16=s.precision == "fp16", timing_cache=self.options.get("timing_cache"))

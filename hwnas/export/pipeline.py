@@ -23,12 +23,21 @@ import numpy as np
 import torch
 
 import hwnas
-from hwnas import export as ex
 from hwnas.errors import HwnasError
-from hwnas.export_config import SELECT_MODES, ExportConfig
-from hwnas.export_engines import tensorrt_engines
-from hwnas.export_run import RunDir, load_run, resolve_archs, select_rows
+from hwnas.export.checks import (
+    count_macs,
+    count_params,
+    describe_io,
+    sha256_file,
+    simplify_onnx,
+    time_onnx,
+    verify_onnx,
+)
+from hwnas.export.config import SELECT_MODES, ExportConfig
+from hwnas.export.engines import tensorrt_engines
+from hwnas.export.run import RunDir, load_run, resolve_archs, select_rows
 from hwnas.io import write_json_atomic
+from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, export_onnx, random_input
 
 MANIFEST_SCHEMA = 1
 WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; randomly initialised "
@@ -47,7 +56,7 @@ def profiled_device_latency(run_device_name: str, arch: Any, table: str | None =
     if kind != "profiled":
         return None
     from hwnas.latency.profiled import load_model
-    from hwnas.profiling.table import table_path
+    from hwnas.latency.table import table_path
     from hwnas.spaces import SPACES
 
     path = Path(os.path.expanduser(table)) if table else table_path(run_device_name)
@@ -55,7 +64,7 @@ def profiled_device_latency(run_device_name: str, arch: Any, table: str | None =
         return None
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _PROFILED_MODELS:
-        from hwnas.profiling.table import LatencyTable
+        from hwnas.latency.table import LatencyTable
 
         space_name = LatencyTable.load(path).fingerprint.get("space", "nb201")
         _PROFILED_MODELS[key] = load_model(path, SPACES.get(space_name)(), check_machine=False)
@@ -213,7 +222,7 @@ def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConf
 def weights_label(cfg: ExportConfig) -> str:
     if cfg.weights is None:
         return f"random-init (seed {cfg.seed})"
-    return f"checkpoint {cfg.weights} (sha256 {ex.sha256_file(cfg.weights)})"
+    return f"checkpoint {cfg.weights} (sha256 {sha256_file(cfg.weights)})"
 
 
 def tool_versions() -> dict:
@@ -269,14 +278,14 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     t_all = time.perf_counter()
     try:
         model = build_model(space, target.arch, space.num_classes(dataset), input_shape[0], cfg)
-        entry["params"] = ex.count_params(model)
-        macs = ex.count_macs(model, input_shape)
+        entry["params"] = count_params(model)
+        macs = count_macs(model, input_shape)
         entry.update(macs=macs, flops=2 * macs, flops_note="Conv2d + Linear multiply-accumulates, batch 1")
 
         t0 = time.perf_counter()
-        example = torch.from_numpy(ex.random_input(input_shape, cfg.batch or 1, cfg.seed))
+        example = torch.from_numpy(random_input(input_shape, cfg.batch or 1, cfg.seed))
         try:
-            ex.export_onnx(model, example, onnx_path, opset=cfg.opset, dynamic_batch=cfg.batch is None,
+            export_onnx(model, example, onnx_path, opset=cfg.opset, dynamic_batch=cfg.batch is None,
                            exporter=cfg.exporter)
         except HwnasError:
             raise
@@ -284,12 +293,12 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
             raise HwnasError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         seconds["export"] = time.perf_counter() - t0
         entry["opset"] = cfg.opset
-        entry["io"] = ex.describe_io(onnx_path)
+        entry["io"] = describe_io(onnx_path)
 
         if cfg.simplify:
             t0 = time.perf_counter()
             try:
-                entry["simplify"] = ex.simplify_onnx(onnx_path)
+                entry["simplify"] = simplify_onnx(onnx_path)
             except Exception as exc:  # keep the unsimplified (already checked) model
                 entry["simplify"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
             seconds["simplify"] = time.perf_counter() - t0
@@ -298,7 +307,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
 
         t0 = time.perf_counter()
         batches = tuple(cfg.verify_batches) if cfg.batch is None else (cfg.batch,)
-        ver = ex.verify_onnx(model, onnx_path, input_shape, batches=batches, atol=cfg.atol, rtol=cfg.rtol,
+        ver = verify_onnx(model, onnx_path, input_shape, batches=batches, atol=cfg.atol, rtol=cfg.rtol,
                              seed=cfg.seed, threads=cfg.threads)
         entry["verification"] = ver
         seconds["verify"] = time.perf_counter() - t0
@@ -311,10 +320,10 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
                              f"({detail})")
 
         entry["size_bytes"] = onnx_path.stat().st_size
-        entry["sha256"] = ex.sha256_file(onnx_path)
+        entry["sha256"] = sha256_file(onnx_path)
 
         t0 = time.perf_counter()
-        entry["measured_latency_ms"] = ex.time_onnx(onnx_path, input_shape, batch=cfg.batch or 1,
+        entry["measured_latency_ms"] = time_onnx(onnx_path, input_shape, batch=cfg.batch or 1,
                                                     warmup=cfg.latency_warmup, repeats=cfg.latency_repeats,
                                                     threads=cfg.threads, seed=cfg.seed)
         seconds["latency"] = time.perf_counter() - t0
@@ -349,7 +358,7 @@ def run_export(cfg: ExportConfig) -> dict:
     """
     from tqdm import tqdm
 
-    from hwnas.export_report import write_front_plot, write_report
+    from hwnas.export.report import write_front_plot, write_report
 
     validate_config(cfg)
     run = load_run(cfg.run)
@@ -389,8 +398,8 @@ def run_export(cfg: ExportConfig) -> dict:
         "run": {"dir": str(run.path.resolve()), "space": run.space, "dataset": dataset, "device": run.device,
                 "summary": run.summary},
         "network": {"space": run.space, **run.space_params, "dataset": dataset, "input_shape": list(input_shape),
-                    "num_classes": space.num_classes(dataset), "input_name": ex.INPUT_NAME,
-                    "output_name": ex.OUTPUT_NAME, "batch": cfg.batch if cfg.batch is not None else "dynamic"},
+                    "num_classes": space.num_classes(dataset), "input_name": INPUT_NAME,
+                    "output_name": OUTPUT_NAME, "batch": cfg.batch if cfg.batch is not None else "dynamic"},
         "settings": {k: v for k, v in asdict(cfg).items() if k not in ("run", "out")},
         "weights": weights_label(cfg),
         "weights_note": WEIGHTS_NOTE if cfg.weights is None else "weights loaded from the checkpoint",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.export_run import RunDir
+from hwnas.export.run import RunDir
 from hwnas.io import save_figure_atomic, write_text_atomic
 
 

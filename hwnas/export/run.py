@@ -197,7 +197,7 @@ def best_under_budget_index(points: np.ndarray, budget_ms: float | None) -> int:
 
 def select_rows(run: RunDir, mode: str, budget_ms: float | None = None) -> list[int]:
     """Rows of run.pareto to export for select=`mode`."""
-    from hwnas.export_config import SELECT_MODES
+    from hwnas.export.config import SELECT_MODES
 
     pts = objectives(run.pareto, run.maximize)
     if mode == "all":

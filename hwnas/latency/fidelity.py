@@ -31,7 +31,7 @@ def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20)
     latency_model.fit_per_op), "layout" adds the layout-conversion count (needs the counts,
     fit_layout); below their minimum k those are the linear fit.
     """
-    from hwnas.profiling.latency_model import apply_calibration, fit
+    from hwnas.latency.model import apply_calibration, fit
 
     cs, cm = np.asarray(cal_sum, float), np.asarray(cal_meas, float)
     vs, vm = np.asarray(val_sum, float), np.asarray(val_meas, float)

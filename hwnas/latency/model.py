@@ -23,7 +23,7 @@ Calibration modes (`calibration=` of hwnas-profile; the table stores the fitted 
            ~0, and with 6 edges per cell its per-edge offset is absorbed by b and the others).
   layout   measured ~= a * table sum + r * (layout conversions) + b: onnxruntime's CPU optimiser
            runs convs, pools and adds in a blocked layout and inserts a conversion wherever a
-           tensor meets an op it cannot block (the `none` Mul); hwnas/profiling/layout.py counts
+           tensor meets an op it cannot block (the `none` Mul); hwnas/latency/layout.py counts
            them per architecture. On the committed CPU table this explains most of what the
            linear fit misses (README "How a latency is predicted, and calibration").
   auto     (default) layout for NB-201 tables of onnxruntime CPU at graph_optimization=all, else per_op.
@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import DataError, HwnasError
-from hwnas.profiling.table import LatencyTable
+from hwnas.latency.table import LatencyTable
 from hwnas.spaces.base import Arch, OpSpec, SearchSpace
 
 MIN_CALIBRATION = 2  # two parameters
@@ -140,7 +140,7 @@ def fit_layout(table_sum, reorders, measured, lambdas: Sequence[float] = RIDGE_G
                min_points: int = MIN_LAYOUT) -> dict:
     """Layout calibration: measured ~= a * sum + r * (layout conversions the runtime inserts) + b.
 
-    `reorders` (n,): hwnas.profiling.layout's count per architecture; r (ms per conversion) is
+    `reorders` (n,): hwnas.latency.layout's count per architecture; r (ms per conversion) is
     ridge-penalised toward 0 like fit_per_op's d_c (lambda by leave-one-out CV); below
     `min_points` architectures it is the linear fit."""
     S = np.asarray(table_sum, dtype=float)
@@ -152,7 +152,7 @@ def fit_layout(table_sum, reorders, measured, lambdas: Sequence[float] = RIDGE_G
     unit = max(float(R.max()), 1.0)  # penalise r by its share of the latency, not per conversion
     th, lam, cv = _ridge_cv(S, R / unit, y, lambdas)
     return {"mode": "layout", "a": float(th[0]), "b": float(th[-1]), "reorder_ms": float(th[1]) / unit,
-            "feature": "onnxruntime NCHWc ReorderInput+ReorderOutput nodes (hwnas/profiling/layout.py)",
+            "feature": "onnxruntime NCHWc ReorderInput+ReorderOutput nodes (hwnas/latency/layout.py)",
             "lambda": lam, "cv_mape_pct": cv}
 
 
@@ -234,7 +234,7 @@ class LatencyModel:
 
     def reorders(self, archs: Sequence[Arch]) -> np.ndarray:
         """(n,) layout conversions onnxruntime's CPU optimiser inserts in each arch's network."""
-        from hwnas.profiling.layout import reorders_of_vectors
+        from hwnas.latency.layout import reorders_of_vectors
 
         if len(archs) == 0:
             return np.zeros(0)
@@ -328,7 +328,6 @@ class LatencyModel:
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """NB-201 only: calibrated latency of architectures given by their base-5 codes (vectorised)."""
         from hwnas.spaces.nb201 import N_EDGES, N_OPS
-
         from hwnas.spaces.nb201_net import OPS
 
         fixed, edge = self._edge_costs()
@@ -337,7 +336,7 @@ class LatencyModel:
         eff = self.a * edge + np.array([(self.factors.get(o, self.a) - self.a) * edge[i] for i, o in enumerate(OPS)])
         out = self.a * fixed + eff[digits].sum(axis=1) + self.b
         if self.mode == "layout":
-            from hwnas.profiling.layout import reorders_of_vectors
+            from hwnas.latency.layout import reorders_of_vectors
 
             out = out + self.reorder_ms * reorders_of_vectors(digits, getattr(self.space, "cells_per_stage", 5))
         return out

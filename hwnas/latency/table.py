@@ -10,7 +10,7 @@ Layout (schema_version 1):
   e2e {arch string: Timing}         whole architectures timed end to end
   calibration {mode, a, b, [factors | reorder_ms], linear, archs, curve}
                                     measured ~= a * table sum (+ per-class / layout terms) + b
-                                    (hwnas/profiling/latency_model.py); no mode = linear (older tables)
+                                    (hwnas/latency/model.py); no mode = linear (older tables)
   validation {raw: {...}, calibrated: {...}, calibrated_linear: {...}, archs}
   cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
 

@@ -165,13 +165,13 @@ def sample_indices(n_total: int, n: int, seed: int) -> np.ndarray:
 
 
 def cross_validate(archs, latencies, features: str = DEFAULT_FEATURES, folds: int = 5, seed: int = 0) -> dict:
-    """Fidelity (hwnas/profiling/fidelity.py) of out-of-fold predictions: k-fold, seeded.
+    """Fidelity (hwnas/latency/fidelity.py) of out-of-fold predictions: k-fold, seeded.
 
     What a user with only the measured architectures can check: whether the additive model
     predicts architectures it was not fitted on (README.md, section "`device=fitted`: a latency
     table from a few measured architectures", compares it with the truth).
     """
-    from hwnas.profiling.fidelity import fidelity
+    from hwnas.latency.fidelity import fidelity
 
     v = op_matrix(archs)
     y = np.asarray(latencies, dtype=float)

@@ -7,22 +7,23 @@ from typing import Any
 
 import numpy as np
 
-from hwnas import export as ex
 from hwnas.errors import HwnasError
-from hwnas.export_config import ExportConfig
+from hwnas.export.checks import compare_outputs, sha256_file, summarise_checks
+from hwnas.export.config import ExportConfig
 from hwnas.io import atomic_path
+from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
 
 
 def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: ExportConfig) -> dict:
     """FP32 (+ FP16) engines verified against onnxruntime, or why they were skipped."""
-    from hwnas import trt
+    from hwnas.profiling import tensorrt_engine as trt
 
     if not cfg.tensorrt:
         return {"status": "skipped", "reason": "tensorrt=false"}
     reason = trt.unavailable_reason()
     if reason is not None:
         return {"status": "skipped", "reason": reason}
-    sess = ex.ort_session(onnx_path, cfg.threads)
+    sess = ort_session(onnx_path, cfg.threads)
     engines, ok = [], True
     for fp16 in ([False, True] if cfg.fp16 else [False]):
         precision = "fp16" if fp16 else "fp32"
@@ -40,21 +41,21 @@ def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: E
             atol, rtol = cfg.trt_atol * scale, cfg.trt_rtol * scale
             per_batch = {}
             for b in batches:
-                x = ex.random_input(input_shape, b, cfg.seed)
-                (ref,) = sess.run([ex.OUTPUT_NAME], {ex.INPUT_NAME: x})
-                per_batch[str(b)] = ex.compare_outputs(runner.run(x), ref, atol, rtol)
-            rec["verification"] = ex.summarise_checks(per_batch, atol=atol, rtol=rtol, seed=cfg.seed,
+                x = random_input(input_shape, b, cfg.seed)
+                (ref,) = sess.run([OUTPUT_NAME], {INPUT_NAME: x})
+                per_batch[str(b)] = compare_outputs(runner.run(x), ref, atol, rtol)
+            rec["verification"] = summarise_checks(per_batch, atol=atol, rtol=rtol, seed=cfg.seed,
                                                       reference="onnxruntime-cpu")
             if not rec["verification"]["passed"]:
                 raise HwnasError(f"{precision} engine output differs from onnxruntime beyond atol={atol}, rtol={rtol}")
-            times = runner.time(ex.random_input(input_shape, cfg.batch or 1, cfg.seed),
+            times = runner.time(random_input(input_shape, cfg.batch or 1, cfg.seed),
                                 warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
             p25, p50, p75 = np.percentile(times, [25, 50, 75])
             rec["gpu_compute_ms"] = {"median": float(p50), "iqr": float(p75 - p25), "n": len(times),
                                      "batch": cfg.batch or 1}
             with atomic_path(path, suffix=".engine") as tmp:
                 tmp.write_bytes(blob)
-            rec["size_bytes"], rec["sha256"], rec["status"] = path.stat().st_size, ex.sha256_file(path), "ok"
+            rec["size_bytes"], rec["sha256"], rec["status"] = path.stat().st_size, sha256_file(path), "ok"
         except HwnasError as exc:
             ok = False
             rec.update(status="failed", error=str(exc))
