@@ -254,10 +254,13 @@ def _plot(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], f
 
 def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: Path, log) -> None:
     log(f"run dir: {run_dir}")
-    log(f"{summary['queries']} queries, best feasible accuracy {summary['best_feasible_accuracy']}, "
-        f"hv_ratio {summary['hv_ratio']}, front_regret {summary['front_regret']}")
+    def fmt(value, spec: str) -> str:  # summary.json keeps full precision; the screen is for reading
+        return "-" if value is None else format(value, spec)
+
+    log(f"{summary['queries']} queries, best feasible accuracy {fmt(summary['best_feasible_accuracy'], '.2f')}, "
+        f"hv_ratio {fmt(summary['hv_ratio'], '.3f')}, front_regret {fmt(summary['front_regret'], '.3f')}")
     log(f"Pareto front ({len(front)} architectures):")
     log(f"  {'latency_ms':>10}  {'accuracy':>8}  arch")
     for i in front:
         e = evals[i]
-        log(f"  {e.latency_ms:10.3f}  {e.accuracy:8.3f}  {e.arch}")
+        log(f"  {e.latency_ms:10.3g}  {e.accuracy:8.2f}  {e.arch}")
