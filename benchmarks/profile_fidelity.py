@@ -11,19 +11,25 @@ table), then prints:
     sum and of the calibrated prediction on architectures disjoint from the calibration ones;
   * validation MAPE against the number k of end-to-end timings the calibration is fitted on.
 
-    python benchmarks/profile_fidelity.py                      # calibrate=20 validate=30
-    python benchmarks/profile_fidelity.py --validate 100 --threads 2
+    python -m benchmarks.profile_fidelity                      # calibrate=20 validate=30
+    python -m benchmarks.profile_fidelity --validate 100 --threads 2
+
+The figures go to stdout and into docs/profiling.md (section profile_fidelity; `--no-docs`
+to skip).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 N_ARCHS = 15625
 
@@ -37,6 +43,7 @@ def main() -> None:
     ap.add_argument("--e2e-repeats", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "profile_fidelity"))
+    ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/profiling.md as it is")
     args = ap.parse_args()
 
     from hwnas.apps.profile import default_device_name, run_profile
@@ -57,34 +64,44 @@ def main() -> None:
     table_s = cost["op_seconds"]
     with_e2e_s = cost["op_seconds"] + cost["e2e_seconds"]
 
-    print(f"CPU: {cpu_model()}, governor {cpu_governor()}, threads {cfg.threads}, batch {cfg.batch}, "
-          f"load average before {load[0]:.2f} (shared machine: timings are noisy)")
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line)
+        lines.append(line)
+
+    say(f"CPU: {cpu_model()}, governor {cpu_governor()}, threads {cfg.threads}, batch {cfg.batch}, "
+        f"load average before {load[0]:.2f} (shared machine: timings are noisy)")
     print(f"table: {rep.path}")
-    print(f"table build: {cost['op_models']} models (ops, chains of ops, overhead probes), {cost['op_timed_runs']} timed runs, "
-          f"{table_s:.1f} s; with {cost['e2e_models']} end-to-end architectures "
-          f"({cost['e2e_timed_runs']} timed runs): {with_e2e_s:.1f} s")
-    print(f"all {N_ARCHS} architectures end to end: mean e2e {rep.e2e_mean_ms:.3f} ms x {cfg.e2e_repeats} repeats x "
-          f"{N_ARCHS} = {timing_only_s / 3600:.2f} h of timed runs alone "
-          f"(ratio to the table build {timing_only_s / table_s:.0f}x); with the measured export and warm-up "
-          f"cost per architecture ({per_arch_s:.2f} s): {whole_s / 3600:.2f} h "
-          f"(ratio {whole_s / table_s:.0f}x to the table, {whole_s / with_e2e_s:.0f}x to table + calibration + validation)")
+    say(f"table build: {cost['op_models']} models (ops, chains of ops, overhead probes), {cost['op_timed_runs']} timed runs, "
+        f"{table_s:.1f} s; with {cost['e2e_models']} end-to-end architectures "
+        f"({cost['e2e_timed_runs']} timed runs): {with_e2e_s:.1f} s")
+    say(f"all {N_ARCHS} architectures end to end: mean e2e {rep.e2e_mean_ms:.3f} ms x {cfg.e2e_repeats} repeats x "
+        f"{N_ARCHS} = {timing_only_s / 3600:.2f} h of timed runs alone "
+        f"(ratio to the table build {timing_only_s / table_s:.0f}x); with the measured export and warm-up "
+        f"cost per architecture ({per_arch_s:.2f} s): {whole_s / 3600:.2f} h "
+        f"(ratio {whole_s / table_s:.0f}x to the table, {whole_s / with_e2e_s:.0f}x to table + calibration + validation)")
     val = rep.validation or {}
     for kind in ("raw", "calibrated", "calibrated_linear"):
         f = val.get(kind)
         if f:
-            print(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:17s}: "
-                  f"tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.1f}%  "
-                  f"within 5% {100 * f['within_5pct']:.0f}%  within 10% {100 * f['within_10pct']:.0f}%")
+            say(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:17s}: "
+                f"tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.1f}%  "
+                f"within 5% {100 * f['within_5pct']:.0f}%  within 10% {100 * f['within_10pct']:.0f}%")
     if rep.calibration:
         cal = rep.calibration
-        print(f"calibration ({cal.get('mode', 'linear')}): measured = {cal['a']:.4f} x table sum {cal['b']:+.4f} ms"
-              + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
-              + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else ""))
-        print("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
-              "(median / mean over random k-subsets):")
+        say(f"calibration ({cal.get('mode', 'linear')}): measured = {cal['a']:.4f} x table sum {cal['b']:+.4f} ms"
+            + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+            + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else ""))
+        say("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
+            "(median / mean over random k-subsets):")
         for c in rep.calibration.get("curve", []):
-            print(f"  k={c['k']:3d}: {c['val_mape_pct_median']:6.1f}% / {c['val_mape_pct_mean']:7.1f}%  "
-                  f"(std {c['val_mape_pct_std']:.1f}, within 10% {100 * c['val_within_10pct_mean']:.0f}%, {c['draws']} draws)")
+            say(f"  k={c['k']:3d}: {c['val_mape_pct_median']:6.1f}% / {c['val_mape_pct_mean']:7.1f}%  "
+                f"(std {c['val_mape_pct_std']:.1f}, within 10% {100 * c['val_within_10pct_mean']:.0f}%, {c['draws']} draws)")
+
+    if not args.no_docs:
+        text = "\n".join(f"- {ln.strip()}" if not ln.startswith("  ") else f"  - {ln.strip()}" for ln in lines)
+        print(f"wrote {write_section('profiling.md', 'profile_fidelity', text)}")
 
 
 if __name__ == "__main__":

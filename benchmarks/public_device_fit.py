@@ -9,29 +9,30 @@ architecture (hwnas/latency/fidelity.py): Kendall tau, Spearman rho, MAPE, share
 cross-validation on the sample alone ("cv": what a user of device=fitted can see). Prints the
 tables (mean over seeds), writes per-fit and aggregated CSVs and a plot to benchmarks/results/.
 
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/public_device_fit.py
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/public_device_fit.py --sizes 100 --seeds 2
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.public_device_fit
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.public_device_fit --sizes 100 --seeds 2 --no-docs
+
+With the default grid it also writes its two summary tables into docs/additive_fit.md
+(sections public_device_fit:features and public_device_fit:devices; `--no-docs` to skip).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from hwnas.data.nb201 import PI5_FRAMEWORKS, latency_devices, load_latency, load_pi5  # noqa: E402
-from hwnas.data.paths import resolve_data_dir  # noqa: E402
-from hwnas.io import save_figure_atomic, write_csv_atomic  # noqa: E402
-from hwnas.latency.additive_fit import (  # noqa: E402
+from hwnas.data.nb201 import PI5_FRAMEWORKS, latency_devices, load_latency, load_pi5
+from hwnas.data.paths import resolve_data_dir
+from hwnas.io import save_figure_atomic, write_csv_atomic
+from hwnas.latency.additive_fit import (
     DEFAULT_FEATURES,
     FEATURE_SETS,
     cross_validate,
@@ -39,8 +40,14 @@ from hwnas.latency.additive_fit import (  # noqa: E402
     live_edges,
     sample_indices,
 )
-from hwnas.latency.fidelity import fidelity  # noqa: E402
-from hwnas.spaces import NB201Space  # noqa: E402
+from hwnas.latency.fidelity import fidelity
+from hwnas.profiling.machine import cpu_model
+from hwnas.spaces import NB201Space
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 RESULTS = REPO / "benchmarks" / "results"
 FIELDS = ("kendall_tau", "spearman_rho", "mape_pct", "within_5pct", "within_10pct")
@@ -61,16 +68,6 @@ def device_latencies(data_dir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out[f"pi5_{fw}"] = (y, np.ones(len(y), bool))
         out[f"pi5_{fw}_own"] = (y, (df["rep_index"] == df["index"]).to_numpy())
     return out
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def scores(f: dict) -> dict:
@@ -116,6 +113,39 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def features_table(df: pd.DataFrame) -> str:
+    """Mean over the 22 public devices per (n, features): connected held-out figures, and tau
+    and MAPE over all held-out cells (path-less ones included)."""
+    public = df[~df["device"].str.endswith("_own")]
+    con = table(public[public["subset"] == "connected"], ["n", "features"])
+    every = table(public[public["subset"] == "all"], ["n", "features"])
+    lines = ["| n | features | tau (connected) | rho | MAPE % | within 5% | within 10% | tau (all) | MAPE % (all) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (n, kind), r in con.iterrows():
+        a = every.loc[(n, kind)]
+        name = f"**{kind}**" if kind == DEFAULT_FEATURES else kind
+        lines.append(f"| {n} | {name} | {r.kendall_tau:.3f} | {r.spearman_rho:.3f} | {r.mape_pct:.1f} "
+                     f"| {r.within_5pct:.3f} | {r.within_10pct:.3f} | {a.kendall_tau:.3f} | {a.mape_pct:.1f} |")
+    return "\n".join(lines)
+
+
+def devices_table(df: pd.DataFrame, n: int) -> str:
+    """Per device at sample size n: the default features' connected held-out figures, their
+    tau / MAPE over all held-out cells, and the tau of the other feature sets."""
+    sub = df[df["n"] == n]
+    t = table(sub, ["features", "subset", "device"])
+    others = [k for k in FEATURE_SETS if k != DEFAULT_FEATURES and k in set(sub["features"])]
+    lines = ["| device | tau | rho | MAPE % | within ±5% | within ±10% | all held-out: tau / MAPE % | tau "
+             + " / ".join(others) + " |", "|---|---|---|---|---|---|---|---|"]
+    for device in dict.fromkeys(sub["device"]):
+        r = t.loc[(DEFAULT_FEATURES, "connected", device)]
+        a = t.loc[(DEFAULT_FEATURES, "all", device)]
+        o = " / ".join(f"{t.loc[(k, 'connected', device)].kendall_tau:.3f}" for k in others)
+        lines.append(f"| {device} | {r.kendall_tau:.3f} | {r.spearman_rho:.3f} | {r.mape_pct:.1f} "
+                     f"| {r.within_5pct:.2f} | {r.within_10pct:.2f} | {a.kendall_tau:.3f} / {a.mape_pct:.1f} | {o} |")
+    return "\n".join(lines)
+
+
 def plot(agg: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
@@ -146,6 +176,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=list(FEATURE_SETS))
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/additive_fit.md as it is")
     a = ap.parse_args()
     data_dir = resolve_data_dir(a.data_dir)
     t0 = time.perf_counter()
@@ -157,7 +188,7 @@ def main() -> None:
     write_csv_atomic(agg, RESULTS / "public_device_fit.csv")
     plot(agg, RESULTS / "public_device_fit.png")
 
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, "
           f"{platform.system()} {platform.release()}; {len(df) // 3} fits (+ 5-fold CV each) in {wall:.1f} s")
     print(f"mean over {a.seeds} seeds; held-out = every architecture not in the sample\n")
     public = df[~df["device"].str.endswith("_own")]  # the average is over the 22 public devices
@@ -174,6 +205,12 @@ def main() -> None:
     best["best"] = best.idxmax(axis=1)
     print(best.round(3).to_string(), "\n")
     print(f"wrote {RESULTS}/public_device_fit_runs.csv, public_device_fit.csv, public_device_fit.png")
+    full_grid = (sorted(a.sizes) == [50, 100, 200] and a.seeds == 5 and sorted(a.features) == sorted(FEATURE_SETS))
+    if not a.no_docs and full_grid:  # a smaller grid must not replace the documented one
+        note = f"{len(df) // 3} fits (+ 5-fold CV each) in {wall:.1f} s"
+        mid = a.sizes[len(a.sizes) // 2]
+        write_section("additive_fit.md", "public_device_fit:features", features_table(df), note=note)
+        print(f"wrote {write_section('additive_fit.md', 'public_device_fit:devices', devices_table(df, mid), note=note)}")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ searcher's ratio to random search (and NSGA-II), the queries until the true best
 architecture was found (median, censored at the budget), and the searcher's own compute per
 query. Writes per-run and aggregated CSVs and a plot under benchmarks/results/.
 
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py            # full grid
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/search_quality.py --seeds 2 --budgets 50
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.search_quality            # full grid
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.search_quality --seeds 2 --budgets 50
+
+The tables go to stdout and into docs/search_quality.md, between the markers of a section
+named after the run (`search_quality:100q` for every searcher at 100 queries, 10 seeds;
+`--section NAME` to choose, `--no-docs` to skip).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from multiprocessing import Pool
@@ -21,12 +24,18 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from hwnas.io import save_figure_atomic, write_csv_atomic  # noqa: E402
+from hwnas.io import save_figure_atomic, write_csv_atomic
+from hwnas.search_config import make_search_cfg
+from hwnas.search_loop import TimedSearcher
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 SCENARIOS = [("cifar10", "raspi4"), ("cifar100", "pixel3"), ("ImageNet16-120", "1080ti_1"), ("cifar100", "pi5_onnx")]
 RESULTS = REPO / "benchmarks" / "results"
@@ -46,33 +55,9 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 
 def _config(searcher: str, dataset: str, device: str, budget: int, seed: int, latency_ms):
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import make_search_cfg
-
     name, kw = parse_spec(searcher)
     return make_search_cfg(searcher=name, device=device, dataset=dataset, latency_ms=latency_ms,
                            queries=budget, seed=seed, **kw)
-
-
-class TimedSearcher:
-    """Wraps a searcher to time its own compute (ask + tell), excluding evaluation."""
-
-    def __init__(self, inner):
-        self.inner, self.seconds = inner, 0.0
-
-    def ask(self):
-        t = time.perf_counter()
-        try:
-            return self.inner.ask()
-        finally:
-            self.seconds += time.perf_counter() - t
-
-    def tell(self, evs):
-        t = time.perf_counter()
-        try:
-            return self.inner.tell(evs)
-        finally:
-            self.seconds += time.perf_counter() - t
 
 
 def latency_quantile(device: str, dataset: str, q: float = 0.3) -> float:
@@ -134,17 +119,104 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return agg
 
 
-def print_table(agg: pd.DataFrame) -> None:
+LABELS = {"random": "random", "regularized_evolution": "reg. evolution", "nsga2": "NSGA-II",
+          "nsga3": "NSGA-III", "lanas": "LaNAS", "agnet": "AG-Net", "ganas": "GA-NAS"}
+
+
+def _label(spec: str) -> str:
+    name, _, opts = spec.partition(":")
+    return LABELS.get(name, name) + (f" ({opts})" if opts else "")
+
+
+def _gmean(x) -> float:
+    x = np.asarray(x, float)
+    return float(np.exp(np.mean(np.log(x)))) if len(x) and np.all(x > 0) else float("nan")
+
+
+def full_table(agg: pd.DataFrame) -> str:
     cols = ("scenario", "lat", "q", "searcher", "hv_ratio", "front_regret", "best acc", "hv x rnd",
             "regret x rnd", "hv x nsga2", "q->best")
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in agg.iterrows():
-        print(f"| {r.dataset} x {r.device} | {'30%' if r.constrained else '-'} | {r.budget} | {r.searcher} "
-              f"| {r.hv_mean:.3f} ± {r.hv_std:.3f} | {r.regret_mean:.2f} ± {r.regret_std:.2f} "
-              f"| {r.acc_mean:.2f} ± {r.acc_std:.2f} | {r.get('hv_x_random', np.nan):.2f} "
-              f"| {r.get('regret_x_random', np.nan):.2f} | {r.get('hv_x_nsga2', np.nan):.2f} "
-              f"| {r.q_to_best_median:.0f} ({r.found_best}/{r.runs}) |")
+        lines.append(
+            f"| {r.dataset} x {r.device} | {'30%' if r.constrained else '-'} | {r.budget} | {r.searcher} "
+            f"| {r.hv_mean:.3f} ± {r.hv_std:.3f} | {r.regret_mean:.2f} ± {r.regret_std:.2f} "
+            f"| {r.acc_mean:.2f} ± {r.acc_std:.2f} | {r.get('hv_x_random', np.nan):.2f} "
+            f"| {r.get('regret_x_random', np.nan):.2f} | {r.get('hv_x_nsga2', np.nan):.2f} "
+            f"| {r.q_to_best_median:.0f} ({r.found_best}/{r.runs}) |")
+    return "\n".join(lines)
+
+
+def summary_table(agg: pd.DataFrame, budget: int) -> str:
+    """One row per searcher: mean hv_ratio over the scenarios, geometric means of the
+    per-scenario ratios, without and with the budget, and in how many cells it was best."""
+    sub = agg[agg["budget"] == budget]
+    cells = sub.groupby(["dataset", "device", "constrained"], sort=False)
+    winners = [g.loc[g["hv_mean"].idxmax(), "searcher"] for _, g in cells]
+    head = ["searcher"]
+    for what in ("no budget", "30% budget"):
+        head += [f"hv_ratio, {what}", "hv x random", "hv x NSGA-II", "regret x random"]
+    head.append("best hv in")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in dict.fromkeys(sub["searcher"]):
+        row = [_label(name)]
+        for constrained in (False, True):
+            c = sub[(sub["searcher"] == name) & (sub["constrained"] == constrained)]
+            row += [f"{c['hv_mean'].mean():.3f}"] + [
+                f"{_gmean(c[col]):.2f}" if col in c else "-" for col in ("hv_x_random", "hv_x_nsga2", "regret_x_random")]
+        row.append(f"{winners.count(name)} of {len(winners)}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def scenario_table(agg: pd.DataFrame, budget: int) -> str:
+    """Mean hv_ratio per scenario and budget setting (ratio to random search), best in bold."""
+    sub = agg[agg["budget"] == budget]
+    names = list(dict.fromkeys(sub["searcher"]))
+    lines = ["| scenario | budget | " + " | ".join(_label(n) for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for (ds, dev, constrained), g in sub.groupby(["dataset", "device", "constrained"], sort=False):
+        g = g.set_index("searcher")
+        best = g["hv_mean"].idxmax()
+        cells = []
+        for n in names:
+            ratio = g.loc[n].get("hv_x_random", np.nan)
+            cell = f"{g.loc[n, 'hv_mean']:.3f} ({ratio:.2f})"
+            cells.append(f"**{cell}**" if n == best else cell)
+        lines.append(f"| {ds} x {dev} | {'30%' if constrained else 'none'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def docs_body(df: pd.DataFrame, agg: pd.DataFrame, seeds: int, jobs: int, wall_s: float) -> str:
+    parts = [f"{len(df)} runs ({seeds} seeds per cell) in {wall_s:.0f} s, one thread per run, `--jobs {jobs}`. "
+             "hv_ratio: higher is better; front regret: lower is better. The ratios in the first table are "
+             "geometric means over the scenarios of the per-scenario ratios of means."]
+    for budget in sorted(agg["budget"].unique()):
+        parts += [f"**{budget} queries**, mean over the scenarios:", summary_table(agg, budget),
+                  f"Per scenario at {budget} queries, mean `hv_ratio` (ratio to random search), best in bold:",
+                  scenario_table(agg, budget)]
+    compute = df.groupby("searcher", sort=False)["overhead_ms_per_query"].mean()
+    parts += ["Searcher compute per query (ask + tell, excluding evaluation; mean over runs; it depends on the "
+              "machine's load, the quality figures do not: every run is deterministic):",
+              "| searcher | ms/query |\n|---|---|\n" + "\n".join(f"| {_label(n)} | {v:.3f} |" for n, v in compute.items()),
+              f"<details><summary>Full table ({len(agg)} rows)</summary>\n\n{full_table(agg)}\n\n</details>"]
+    return "\n\n".join(parts)
+
+
+def default_section(searchers: list[str], budgets: list[int], scenarios: list[int], seeds: int,
+                    tag: str) -> str:
+    """The docs section a run writes: named after what differs from the full grid, so a
+    smaller run never overwrites the table of a larger one."""
+    from hwnas.searchers import SEARCHERS
+
+    name = "search_quality:" + "-".join(str(b) for b in budgets) + "q"
+    if sorted(searchers) != sorted(SEARCHERS.names()):
+        name += ":" + ",".join(searchers)
+    if sorted(scenarios) != list(range(len(SCENARIOS))):
+        name += ":scenarios" + "-".join(str(i) for i in scenarios)
+    if seeds != 10:
+        name += f":{seeds}seeds"
+    return name if tag == "search_quality" else f"{name}:{tag}"
 
 
 def plot(agg: pd.DataFrame, path: Path) -> None:
@@ -182,7 +254,10 @@ def main() -> None:
     p.add_argument("--scenarios", nargs="+", type=int, default=list(range(len(SCENARIOS))),
                    help="indices into " + ", ".join(f"{i}={d}x{v}" for i, (d, v) in enumerate(SCENARIOS)))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--tag", default="search_quality")
+    p.add_argument("--tag", default="search_quality", help="file names under benchmarks/results/")
+    p.add_argument("--section", default=None,
+                   help="docs/search_quality.md section to write (default: named after budgets, searchers, ...)")
+    p.add_argument("--no-docs", action="store_true", help="print only; leave docs/search_quality.md as it is")
     a = p.parse_args()
     for spec in a.searchers:
         name, kw = parse_spec(spec)
@@ -207,14 +282,13 @@ def main() -> None:
     agg = aggregate(df)
     write_csv_atomic(agg, RESULTS / f"{a.tag}.csv", index=False)
     plot(agg, RESULTS / f"{a.tag}.png")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.jobs} jobs; "
-          f"{len(tasks)} runs in {time.perf_counter() - t0:.0f} s")
-    print_table(agg)
-    print("\nsearcher compute per query (ms, ask + tell, excluding evaluation; mean over runs):")
-    for name, g in df.groupby("searcher"):
-        print(f"  {name:24s} {g['overhead_ms_per_query'].mean():8.3f} ms/query")
+    wall = time.perf_counter() - t0
+    body = docs_body(df, agg, a.seeds, a.jobs, wall)
+    print(body)
     print(f"\nwrote {RESULTS / (a.tag + '.csv')}, {RESULTS / (a.tag + '_runs.csv')}, {RESULTS / (a.tag + '.png')}")
-
+    if not a.no_docs:
+        name = a.section or default_section(a.searchers, a.budgets, a.scenarios, a.seeds, a.tag)
+        print(f"wrote {write_section('search_quality.md', name, body)} (section {name})")
 
 if __name__ == "__main__":
     main()

@@ -1,29 +1,28 @@
 """Check the seed papers' headline claims on NAS-Bench-201, one function per claim.
 
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/seed_claims.py --claims lanas
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/seed_claims.py --claims lanas --seeds 20 --max-queries 1500
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.seed_claims --claims lanas
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.seed_claims --claims lanas --seeds 20 --max-queries 5000
 
 Each claim function takes the parsed arguments, prints what it measured and returns a
-markdown section; the section is written into docs/searchers.md (`--no-readme` to skip).
+markdown section; the section is written into docs/search_quality.md (`--no-docs` to skip).
 Add a claim by writing `claim_<name>(args) -> str` and registering it in CLAIMS.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
 from multiprocessing import Pool
-from pathlib import Path
 from typing import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-import numpy as np  # noqa: E402
+import numpy as np
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 
 # --- shared: queries until the global optimum ------------------------------------------------
@@ -38,11 +37,9 @@ def queries_to_optimum(task: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from conftest import make_search_cfg
-
-    from benchmarks.search_quality import TimedSearcher
     from hwnas.search import build_setup, make_searcher
-    from hwnas.search_loop import run_search
+    from hwnas.search_config import make_search_cfg
+    from hwnas.search_loop import TimedSearcher, run_search
 
     cfg = make_search_cfg(searcher=searcher, dataset=dataset, latency_ms=None, queries=max_q, seed=seed, **kw)
     s = build_setup(cfg)
@@ -60,9 +57,8 @@ def _censored_median(found: list, cap: int) -> float:
 
 
 def _pool_size(dataset: str) -> int:
-    from conftest import make_search_cfg
-
     from hwnas.search import build_setup
+    from hwnas.search_config import make_search_cfg
 
     s = build_setup(make_search_cfg(dataset=dataset, latency_ms=None, queries=1))
     return len(s.problem.feasible_pool())
@@ -145,13 +141,12 @@ def claim_lanas(a: argparse.Namespace) -> str:
                 f"({rnd_exact / la:.1f}x LaNAS's median).")
     print(table)
     print(verdict)
-    return (f"## Seed claim: LaNAS sample efficiency (`benchmarks/seed_claims.py --claims lanas`)\n\n"
+    return (f"#### LaNAS sample efficiency (`benchmarks/seed_claims.py --claims lanas`)\n\n"
             f"Queries until the global optimum of NB-201 CIFAR-10 ({best:.3f}% test accuracy, held by "
             f"{n_best} isomorphic cells) is first queried; no latency budget; {a.seeds} seeds, "
             f"censored at {a.max_queries} queries; degenerate cells are never queried by any searcher. "
             f"LaNAS with objective=accuracy (plain LaNAS), other settings default.\n\n{table}\n\n{verdict}\n\n"
-            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared "
-            f"with other jobs, 1 thread per run, --jobs {a.jobs}.\n")
+            f"1 thread per run, --jobs {a.jobs}.\n")
 
 
 CLAIMS: dict[str, Callable[[argparse.Namespace], str]] = {
@@ -165,20 +160,19 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--max-queries", type=int, default=1000)
     p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--no-docs", "--no-readme", dest="no_docs", action="store_true",
+                   help="print only; leave docs/search_quality.md as it is")
     p.add_argument("--no-surrogate-arm", action="store_true", help="lanas claim: skip the LaNAS + surrogate arm")
     a = p.parse_args()
     unknown = [c for c in a.claims if c not in CLAIMS]
     if unknown:
         p.error(f"unknown claim(s) {', '.join(unknown)}; valid: {', '.join(CLAIMS)}")
-    from benchmarks.readme_section import write_section
-
     for name in a.claims:
         t = time.perf_counter()
         body = CLAIMS[name](a)
         print(f"[{name}: {time.perf_counter() - t:.0f} s]")
-        if not a.no_readme:
-            write_section(f"seed_claim_{name}", body)
+        if not a.no_docs:
+            print(f"wrote {write_section('search_quality.md', f'seed_claim_{name}', body, note='other work on the machine')}")
 
 
 if __name__ == "__main__":

@@ -13,24 +13,26 @@ objective, so each searcher runs in its accuracy-only mode (`objective=accuracy`
 evolution `objective=constrained`, which with no budget is plain accuracy); the default
 multi-objective modes are reported beside them for reference.
 
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/seed_claims_gen.py --seeds 10 --cap 500
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.seed_claims_gen --seeds 10 --cap 500
+
+Prints both tables and writes them into docs/search_quality.md (section seed_claims_gen;
+`--no-docs` to skip; a run with --only writes its own section, seed_claims_gen:<labels>).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
 from multiprocessing import Pool
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-import numpy as np  # noqa: E402
+import numpy as np
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 # (label, registered searcher, its options)
 SEARCHERS = [
@@ -48,9 +50,8 @@ def one_run(task: tuple) -> dict:
     label, name, kw, seed, cap, budgets = task
     import warnings
 
-    from conftest import make_search_cfg
-
     from hwnas.search import build_setup, make_searcher
+    from hwnas.search_config import make_search_cfg
     from hwnas.search_loop import run_search
 
     cfg = make_search_cfg(searcher=name, device="raspi4", dataset="cifar10", latency_ms=None,
@@ -76,6 +77,7 @@ def main() -> None:
     p.add_argument("--budgets", nargs="+", type=int, default=[100, 200, 500])
     p.add_argument("--only", nargs="+", default=None, help="labels' first words to run (e.g. agnet random)")
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--no-docs", action="store_true", help="print only; leave docs/search_quality.md as it is")
     a = p.parse_args()
     budgets = [b for b in a.budgets if b <= a.cap]
     chosen = [s for s in SEARCHERS if a.only is None or s[0].split()[0] in a.only]
@@ -83,25 +85,39 @@ def main() -> None:
     t0 = time.perf_counter()
     with Pool(a.jobs) as pool:
         rows = pool.map(one_run, tasks, chunksize=1)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.jobs} jobs; "
-          f"{len(tasks)} runs in {time.perf_counter() - t0:.0f} s; NAS-Bench-201 CIFAR-10 test accuracy, "
-          f"optimum {rows[0]['optimum']:.6f}, no latency budget, {a.seeds} seeds")
-    print(f"\n1. queries until the optimum is first queried (censored at {a.cap}: not found counts {a.cap + 1})")
-    print("| searcher | median | found | mean s/run |")
-    print("|---|---|---|---|")
+    wall = time.perf_counter() - t0
+    body = markdown(rows, chosen, budgets, a.cap, a.seeds)
+    print(f"{len(tasks)} runs in {wall:.0f} s, --jobs {a.jobs}\n")
+    print(body)
+    if not a.no_docs:
+        name = "seed_claims_gen" + (":" + ",".join(a.only) if a.only else "")
+        path = write_section("search_quality.md", name, body,
+                             note=f"{len(tasks)} runs in {wall:.0f} s, 1 thread per run, --jobs {a.jobs}")
+        print(f"wrote {path}")
+
+
+def markdown(rows: list[dict], chosen: list, budgets: list[int], cap: int, seeds: int) -> str:
+    """The two tables: queries to the optimum, and best accuracy within each budget."""
+    out = [f"NAS-Bench-201 CIFAR-10 test accuracy, optimum {rows[0]['optimum']:.6f}, no latency budget, "
+           f"{seeds} seeds, each run once with {cap} queries.", "",
+           f"**1. Queries until the optimum is first queried** (median; censored at {cap}: not found counts "
+           f"{cap + 1})", "",
+           "| searcher | median queries to optimum | found within " + str(cap) + " | mean s/run |",
+           "|---|---|---|---|"]
     for label, _, _ in chosen:
         rs = [r for r in rows if r["label"] == label]
-        q = [r["q_to_opt"] if r["q_to_opt"] is not None else a.cap + 1 for r in rs]
+        q = [r["q_to_opt"] if r["q_to_opt"] is not None else cap + 1 for r in rs]
         found = sum(r["q_to_opt"] is not None for r in rs)
-        print(f"| {label} | {np.median(q):.0f} | {found}/{len(rs)} | {np.mean([r['wall_s'] for r in rs]):.1f} |")
-    print("\n2. best accuracy found within the budget, mean ± std")
-    print("| searcher | " + " | ".join(f"{b} queries" for b in budgets) + " |")
-    print("|---|" + "---|" * len(budgets))
+        out.append(f"| {label} | {np.median(q):.0f} | {found}/{len(rs)} | {np.mean([r['wall_s'] for r in rs]):.1f} |")
+    out += ["", "**2. Best accuracy found within the budget** (mean ± std)", "",
+            "| searcher | " + " | ".join(f"{b} queries" for b in budgets) + " |",
+            "|---|" + "---|" * len(budgets)]
     for label, _, _ in chosen:
         rs = [r for r in rows if r["label"] == label]
         cells = [f"{np.mean([r[f'best@{b}'] for r in rs]):.3f} ± {np.std([r[f'best@{b}'] for r in rs], ddof=1):.3f}"
                  for b in budgets]
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

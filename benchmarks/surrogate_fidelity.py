@@ -7,24 +7,25 @@ prediction and truth, mean +- std over --seeds seeds. Architectures are drawn fr
 non-degenerate ones (a cell with no input-output path is known useless for free, and no
 searcher queries it). Prints a markdown table and writes it into docs/searchers.md.
 
-    HWNAS_DATA_DIR=../shared/benchmarks python benchmarks/surrogate_fidelity.py
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.surrogate_fidelity
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.surrogate_fidelity --ns 25 --seeds 1 --test 200
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-import numpy as np  # noqa: E402
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
 
 DATASETS = ["cifar10", "cifar100", "ImageNet16-120"]
 
@@ -33,17 +34,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from conftest import make_search_cfg
-
-    from benchmarks.readme_section import write_section
     from hwnas.search import build_setup
+    from hwnas.search_config import make_search_cfg
     from hwnas.surrogates import EnsembleSurrogate
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ns", nargs="+", type=int, default=[25, 50, 100, 200])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--test", type=int, default=1000)
-    p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--no-docs", "--no-readme", dest="no_docs", action="store_true",
+                   help="print only; leave docs/searchers.md as it is")
     a = p.parse_args()
 
     rows, fit_s = [], []
@@ -71,18 +71,17 @@ def main() -> None:
     lines = ["| dataset | n train | Kendall tau | Spearman rho |", "|---|---|---|---|"]
     lines += [f"| {ds} | {n} | {t:.3f} ± {ts:.3f} | {r:.3f} ± {rs:.3f} |" for ds, n, t, ts, r, rs in rows]
     table = "\n".join(lines)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread"
     print(table)
-    print(f"\nfit time: median {np.median(fit_s):.3f} s, max {np.max(fit_s):.3f} s ({machine})")
-    if not a.no_readme:
+    print(f"\nfit time: median {np.median(fit_s):.3f} s, max {np.max(fit_s):.3f} s")
+    if not a.no_docs:
         body = (
             "## Surrogate fidelity (`benchmarks/surrogate_fidelity.py`)\n\n"
             f"`EnsembleSurrogate` (5 MLPs 30-64-64-1, bootstrap + seeded inits, 200 full-batch Adam "
             f"steps) on the one-hot encoding of NAS-Bench-201 cells, trained on n random "
             f"non-degenerate architectures, tested on {a.test} others; mean ± std over {a.seeds} seeds.\n\n"
             f"{table}\n\nFit time per surrogate: median {np.median(fit_s):.3f} s, max {np.max(fit_s):.3f} s "
-            f"({machine}; machine shared with other jobs).\n")
-        write_section("surrogate_fidelity", body)
+            "(1 thread).\n")
+        print(f"wrote {write_section('searchers.md', 'surrogate_fidelity', body)}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ instead of the evaluator, so a resumed run ends exactly where an uninterrupted o
 """
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Callable, Sequence
 
@@ -16,6 +17,27 @@ from hwnas.searchers.base import Searcher
 from hwnas.spaces.base import Arch
 
 OnQuery = Callable[[int, Evaluation, bool], None]  # (query number, evaluation, replayed)
+
+
+class TimedSearcher:
+    """Wraps a searcher to time its own compute (ask + tell), excluding evaluation."""
+
+    def __init__(self, inner: Searcher):
+        self.inner, self.seconds = inner, 0.0
+
+    def ask(self):
+        t = time.perf_counter()
+        try:
+            return self.inner.ask()
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def tell(self, evs):
+        t = time.perf_counter()
+        try:
+            return self.inner.tell(evs)
+        finally:
+            self.seconds += time.perf_counter() - t
 
 
 def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,

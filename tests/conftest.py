@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hwnas.search_config import make_search_cfg  # noqa: F401  (tests import it from here)
+
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HWNAS_DATA_DIR", str(REPO.parent / "shared" / "benchmarks"))
 # Keep torch and onnxruntime from oversubscribing CI's two cores.
@@ -25,36 +27,6 @@ def nb201(data_dir):
     from hwnas.spaces import NB201Space
 
     return NB201Space(data_dir=data_dir)
-
-
-def make_search_cfg(searcher: str = "nsga2", device: str = "raspi4", dataset: str = "cifar10",
-                    latency_ms=20.0, queries: int = 40, seed: int = 0, plot: bool = False, **searcher_kw):
-    """A SearchConfig as Hydra would compose it, without Hydra (fast library-level tests)."""
-    import hwnas.searchers  # noqa: F401
-    from hwnas.config import (
-        BudgetConfig,
-        ConstraintsConfig,
-        DatasetConfig,
-        DeviceConfig,
-        EvaluatorConfig,
-        OutputConfig,
-        SearchConfig,
-        SpaceConfig,
-    )
-    from hwnas.searchers import SEARCHERS
-
-    if device.startswith("pi5_"):
-        dev = DeviceConfig(name=device, kind="pi5", framework=device[4:])
-    else:
-        dev = DeviceConfig(name=device, kind="benchmark", column=device)
-    ds = (DatasetConfig(name=dataset, source="pi5", task=dataset, maximize=dataset != "darcy")
-          if dataset in ("ninapro", "darcy") else DatasetConfig(name=dataset))
-    return SearchConfig(
-        space=SpaceConfig(name="nb201"), dataset=ds, device=dev, evaluator=EvaluatorConfig(name="tabular"),
-        searcher=SEARCHERS.get(searcher).config(**searcher_kw),
-        constraints=ConstraintsConfig(latency_ms=latency_ms), budget=BudgetConfig(queries=queries),
-        seed=seed, output=OutputConfig(progress=False, plot=plot),
-    )
 
 
 def run_search_dir(tmp_path, name: str, **kw):
