@@ -73,7 +73,7 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
 
 class ProfiledSource(IndexedSource):
     def __init__(self, space, name, latency_ms, model):
-        super().__init__(space, name, latency_ms)
+        super().__init__(space, name, latency_ms, origin=f"latency table {model.table.path}")
         self.model = model
 
     def describe(self) -> dict:
