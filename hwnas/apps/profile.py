@@ -196,6 +196,13 @@ def _run(cfg: DictConfig) -> None:
         if rep.validation.get("calibrated_linear"):
             log.info("validation on %d other architectures, linear calibration: %s", rep.validation["n"],
                      _fmt(rep.validation["calibrated_linear"]))
+    if rep.calibration and rep.calibration.get("selection"):
+        log.info("calibration kept: %s", rep.calibration["selection"])
+    from hwnas.latency.table import LatencyTable
+    from hwnas.latency.verdict import table_verdict, verdict_line
+
+    v = table_verdict(LatencyTable.load(rep.path))
+    (log.warning if v["level"] == "poor" else log.info)("%s", verdict_line(v))
     if typed.plot and rep.validation:
         log.info("plot: %s", rep.path.with_suffix(".png"))
     if rep.extra.get("device_config"):

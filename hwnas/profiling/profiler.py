@@ -19,10 +19,12 @@ from hwnas.latency.model import (
     LatencyModel,
     apply_calibration,
     fit,
+    fit_linear_positive,
     overhead_specs,
     resolve_mode,
 )
 from hwnas.latency.table import LatencyTable
+from hwnas.latency.verdict import verdict
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
 from hwnas.spaces.base import SearchSpace
@@ -169,15 +171,23 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
     cal = None
     if cal_archs:
         cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), reorders(cal_archs), measured(cal_archs)
-        cal = fit(mode, cs, cx, cm, cr)
-        method = {"linear": "least squares measured ~ a*sum + b",
+        have_val = len(val_archs) >= 2
+        if have_val:
+            vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
+        cal, selection = select_calibration(model, mode, cs, cx, cr, cm, *((vs, vx, vr, vm) if have_val else ()))
+        method = {"linear": "least squares measured ~ a*sum + b, bounded so no architecture of the space is predicted "
+                            f"below {FLOOR_FRACTION:g} x the fastest calibration latency",
                   "per_op": "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
                             "lambda by leave-one-out CV in the calibration set",
                   "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + b, reorder_ms "
                             "ridge-shrunk toward 0, lambda by leave-one-out CV in the calibration set"}[cal["mode"]]
-        linear = fit("linear", cs, cx, cm)
+        if selection["selected"] == "raw":
+            method = "none: the raw table sum (a=1, b=0) validated best"
+        linear = selection["linear"]
         table.calibration = {**cal, "requested_mode": requested, "n": len(cal_archs), "method": method,
                              "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
+                             "selected": selection["selected"], "selection": selection["why"],
+                             "candidates": selection["candidates"], "min_prediction_ms": selection["min_prediction_ms"],
                              "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
     if val_archs:
         vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
@@ -201,7 +211,54 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
             from hwnas.profiling.plot import plot_validation
 
             plot_validation(plot_path, vs, vm, pred, table.device, table.validation)
+    table.verdict = verdict(table.validation, table.noise)
     table.save()
+
+
+FLOOR_FRACTION = 0.1  # no prediction below this share of the fastest calibration architecture's latency
+
+
+def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, vx=None, vr=None, vm=None):
+    """The calibration to store, and why: candidates `mode`'s fit (when not linear), the positive
+    linear fit, and the raw table sum (a=1, b=0). A candidate that predicts <= 0 ms for any
+    architecture of the space (checked over all of it where it can be enumerated), or that gives
+    an op class a negative cost, is refused; of the rest the one with the lowest validation MAPE
+    on the held-out architectures is kept, the more detailed one on a tie (without validation
+    architectures: the first accepted)."""
+    feats = model.space_features()
+    s_min = float(feats[1].min()) if feats is not None else float(np.min(np.r_[cs, vs if vs is not None else []]))
+    linear = fit_linear_positive(cs, cm, s_min, FLOOR_FRACTION * float(np.min(cm)))
+    cands = []
+    if mode != "linear":
+        cands.append((mode, fit(mode, cs, cx, cm, cr)))
+    cands += [("linear", linear), ("raw", {"mode": "linear", "a": 1.0, "b": 0.0})]
+    info, best, best_mape = {}, None, np.inf
+    for name, cal in cands:
+        low = model.min_prediction(cal)
+        rec = {"mode": cal["mode"], "min_prediction_ms": None if low is None else low[0], "refused": None}
+        if low is not None and low[0] <= 0:
+            rec["refused"] = f"predicts {low[0]:.4g} ms for an architecture of the space"
+        elif cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values()) or cal.get("reorder_ms", 0.0) < 0:
+            rec["refused"] = "gives operations a negative cost (slope, class factor or per-conversion cost < 0)"
+        if vs is not None:
+            f = fidelity(apply_calibration(cal, vs, vx, reorders=vr), vm)
+            rec.update(val_mape_pct=f["mape_pct"], val_kendall_tau=f["kendall_tau"])
+        info[name] = rec
+        if rec["refused"] is None:
+            score = rec.get("val_mape_pct", 0.0)
+            if best is None or score < best_mape:
+                best, best_mape = (name, cal), score
+    name, cal = best  # the raw sum of positive entries is never refused
+    first = cands[0][0]
+    if name == first:
+        why = f"{name}: " + ("lowest validation MAPE" if vs is not None else "no validation architectures to compare")
+    else:
+        refused = info[first]["refused"]
+        why = (f"{name} instead of {first}: {first} {refused}" if refused else
+               f"{name} instead of {first}: it validates better (MAPE {info[name]['val_mape_pct']:.1f}% vs "
+               f"{info[first]['val_mape_pct']:.1f}%)")
+    return cal, {"selected": name, "why": why, "candidates": info, "linear": linear,
+                 "min_prediction_ms": info[name]["min_prediction_ms"]}
 
 
 def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate: int = 10, validate: int = 30,
