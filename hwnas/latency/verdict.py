@@ -73,7 +73,7 @@ def table_verdict(table) -> dict:
 
 def verdict_line(v: dict) -> str:
     """One line for the screen."""
-    line = f"table verdict: {v['level'].upper()} ({v['reason']})"
+    line = f"table verdict: {v['level'].upper()} ({v['reason']}); {v.get('noise') or 'noise not measured'}"
     if v.get("advice"):
         line += f"; to improve it: {v['advice']}"
     return line

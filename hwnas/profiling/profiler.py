@@ -27,6 +27,7 @@ from hwnas.latency.table import LatencyTable
 from hwnas.latency.verdict import verdict
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
+from hwnas.profiling.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
 from hwnas.spaces.base import SearchSpace
 
 
@@ -110,47 +111,85 @@ def _bar(total: int, desc: str, progress: bool):
                 leave=False)
 
 
+BATCH = 8  # ops (or architectures) timed interleaved together; the table is saved after each batch
+
+
 def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int = 0,
                 progress: bool = True) -> tuple[int, int]:
-    """Time every distinct op of `space` missing from `table`; saves after each.
+    """Time every distinct op of `space` missing from `table`, BATCH at a time interleaved in rounds
+    (Runner.time_many); saves after each batch.
 
     Returns (ops measured, models timed: an op alone and, where chainable, its chain)."""
     ops = space.distinct_ops(dataset)
     todo = table.missing([*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))])
     models = 0
     with _bar(len(todo), "operations", progress) as bar:
-        for spec in todo:
-            bar.set_postfix_str(spec.key[:40])
-            path = work / f"{spec.key}.onnx"
-            shape = export_op(space, spec, path, runner.settings.batch, seed)
-            single = runner.time(path, shape)
-            chain = None
-            if chainable(space, spec):
-                # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
-                # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
-                export_op(space, spec, path, runner.settings.batch, seed, copies=CHAIN)
-                chain = runner.time(path, shape)
-            models += 1 + (chain is not None)
-            table.add(spec, single, chain, CHAIN)
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            files, owner = [], []
+            for j, spec in enumerate(batch):
+                path = work / f"op{j}.onnx"
+                files.append((path, export_op(space, spec, path, runner.settings.batch, seed)))
+                owner.append((j, False))
+                if chainable(space, spec):
+                    # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
+                    # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
+                    cpath = work / f"op{j}.chain.onnx"
+                    files.append((cpath, export_op(space, spec, cpath, runner.settings.batch, seed, copies=CHAIN)))
+                    owner.append((j, True))
+            timed = runner.time_many(files)
+            single, chain, extra = {}, {}, {}
+            for (j, is_chain), (t, x) in zip(owner, timed):
+                (chain if is_chain else single)[j] = t
+                extra.setdefault(j, {})["chain_retimed" if is_chain else "retimed"] = x["retimed"]
+            for j, spec in enumerate(batch):
+                table.add(spec, single[j], chain.get(j), CHAIN)
+                table.entries[spec.key].update(extra[j])
+            models += len(files)
             table.save()
-            path.unlink(missing_ok=True)
-            bar.update()
+            for path, _ in files:
+                path.unlink(missing_ok=True)
+            bar.update(len(batch))
     return len(todo), models
 
 
 def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, work: Path, seed: int = 0,
                progress: bool = True) -> int:
-    """Time whole architectures end to end (those not yet in table.e2e); saves after each."""
+    """Time whole architectures end to end (those not yet in table.e2e), BATCH at a time
+    interleaved in rounds; saves after each batch. Each timing also records how much the medians
+    of its two interleaved halves differ (split_half_rel_diff: the noise ceiling)."""
     todo = [a for a in archs if str(a) not in table.e2e]
     with _bar(len(todo), "end-to-end", progress) as bar:
-        for i, arch in enumerate(todo):
-            path = work / f"arch{i}.onnx"
-            shape = export_arch(space, arch, dataset, path, runner.settings.batch, seed)
-            table.add_e2e(str(arch), runner.time(path, shape))
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            files = []
+            for j, arch in enumerate(batch):
+                path = work / f"arch{j}.onnx"
+                files.append((path, export_arch(space, arch, dataset, path, runner.settings.batch, seed)))
+            for arch, (t, x) in zip(batch, runner.time_many(files)):
+                table.add_e2e(str(arch), t)
+                table.e2e[str(arch)].update(split_half_rel_diff=x["split_half_rel_diff"], retimed=x["retimed"])
             table.save()
-            path.unlink(missing_ok=True)
-            bar.update()
+            for path, _ in files:
+                path.unlink(missing_ok=True)
+            bar.update(len(batch))
     return len(todo)
+
+
+def measure_noise(table: LatencyTable) -> dict:
+    """How noisy the machine was, from the stored timings: median IQR/median of the op entries and
+    of the end-to-end timings, and the median split-half difference of the end-to-end timings (two
+    interleaved halves of one timing: no predictor validates better than this)."""
+    def med(values):
+        v = [x for x in values if x is not None]
+        return float(np.median(v)) if v else None
+
+    return {"ops_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.entries.values()),
+            "e2e_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.e2e.values()),
+            "e2e_split_half_rel_diff_median": med(e.get("split_half_rel_diff") for e in table.e2e.values()),
+            "ops_retimed": int(sum(e.get("retimed", 0) + e.get("chain_retimed", 0) for e in table.entries.values())),
+            "e2e_retimed": int(sum(e.get("retimed", 0) for e in table.e2e.values())),
+            "rounds": ROUNDS, "retime_rel_iqr": RETIME_REL_IQR, "max_retimes": MAX_RETIMES}
 
 
 def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, val_archs,
@@ -211,6 +250,7 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
             from hwnas.profiling.plot import plot_validation
 
             plot_validation(plot_path, vs, vm, pred, table.device, table.validation)
+    table.noise = measure_noise(table)
     table.verdict = verdict(table.validation, table.noise)
     table.save()
 
