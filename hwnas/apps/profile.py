@@ -184,7 +184,8 @@ def _run(cfg: DictConfig) -> None:
              rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
     if rep.calibration:
         cal = rep.calibration
-        log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s", cal.get("mode", "linear"),
+        log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s",
+                 cal.get("selected") or cal.get("mode", "linear"),
                  cal["n"], cal["a"], cal["b"],
                  "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
                  + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else "")

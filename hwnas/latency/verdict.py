@@ -58,7 +58,7 @@ def verdict(validation: dict | None, noise: dict | None = None) -> dict:
             level = "poor"
         reason = figures
     if is_noisy(noise):
-        reason += f"; the machine was noisy ({noise_summary(noise)})"
+        reason += f"; the machine was noisy (a noise figure above {100 * NOISY:.0f}%)"
     return {"level": level, "reason": reason, "advice": ADVICE if level == "poor" else None,
             "thresholds": THRESHOLDS, "noise": noise_summary(noise)}
 

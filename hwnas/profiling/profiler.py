@@ -297,6 +297,9 @@ def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, 
         why = (f"{name} instead of {first}: {first} {refused}" if refused else
                f"{name} instead of {first}: it validates better (MAPE {info[name]['val_mape_pct']:.1f}% vs "
                f"{info[first]['val_mape_pct']:.1f}%)")
+    if vs is not None:
+        why += " (validation MAPE: " + ", ".join(
+            f"{k} " + ("refused" if c["refused"] else f"{c['val_mape_pct']:.1f}%") for k, c in info.items()) + ")"
     return cal, {"selected": name, "why": why, "candidates": info, "linear": linear,
                  "min_prediction_ms": info[name]["min_prediction_ms"]}
 
