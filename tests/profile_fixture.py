@@ -8,7 +8,7 @@ from hwnas.latency.table import LatencyTable
 from hwnas.profiling.runners.base import summarize
 
 # Made-up per-op latencies (ms), by op type, scaled by the op's spatial size.
-BASE_MS = {"none": 0.001, "skip_connect": 0.0, "nor_conv_1x1": 0.01, "nor_conv_3x3": 0.03, "avg_pool_3x3": 0.008,
+BASE_MS = {"none": 0.001, "skip_connect": 0.0001, "nor_conv_1x1": 0.01, "nor_conv_3x3": 0.03, "avg_pool_3x3": 0.008,
            "add": 0.002, "stem": 0.02, "reduction": 0.05, "head": 0.01, "noop": 0.0}
 
 

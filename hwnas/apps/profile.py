@@ -184,7 +184,8 @@ def _run(cfg: DictConfig) -> None:
              rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
     if rep.calibration:
         cal = rep.calibration
-        log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s", cal.get("mode", "linear"),
+        log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s",
+                 cal.get("selected") or cal.get("mode", "linear"),
                  cal["n"], cal["a"], cal["b"],
                  "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
                  + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else "")
@@ -196,6 +197,13 @@ def _run(cfg: DictConfig) -> None:
         if rep.validation.get("calibrated_linear"):
             log.info("validation on %d other architectures, linear calibration: %s", rep.validation["n"],
                      _fmt(rep.validation["calibrated_linear"]))
+    if rep.calibration and rep.calibration.get("selection"):
+        log.info("calibration kept: %s", rep.calibration["selection"])
+    from hwnas.latency.table import LatencyTable
+    from hwnas.latency.verdict import table_verdict, verdict_line
+
+    v = table_verdict(LatencyTable.load(rep.path))
+    (log.warning if v["level"] == "poor" else log.info)("%s", verdict_line(v))
     if typed.plot and rep.validation:
         log.info("plot: %s", rep.path.with_suffix(".png"))
     if rep.extra.get("device_config"):

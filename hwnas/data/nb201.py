@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwnas.data.paths import data_file
-from hwnas.data.tables import read_csv_checked
+from hwnas.data.tables import check_range, read_csv_checked
 from hwnas.errors import DataError
 
 N_ARCHS = 15625
@@ -44,6 +44,8 @@ def _accuracy(key: tuple) -> pd.DataFrame:
     path = Path(key[0])
     df = read_csv_checked(path, ["index", "arch", *NB201_DATASETS], NB201_DATASETS, N_ARCHS)
     _check_index(df, path)
+    for col in NB201_DATASETS:
+        check_range(df, path, col, 0.0, 100.0)  # test accuracy in percent
     return df
 
 
@@ -55,10 +57,17 @@ def load_accuracy(data_dir: str | os.PathLike | None) -> pd.DataFrame:
 @functools.lru_cache(maxsize=4)
 def _latency(key: tuple) -> pd.DataFrame:
     path = Path(key[0])
-    head = pd.read_csv(path, nrows=0).columns
+    try:
+        head = pd.read_csv(path, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({exc}); restore the file") from None
     devices = [c for c in head if c not in ("index", "arch")]
     df = read_csv_checked(path, ["index", "arch"], devices, N_ARCHS)
     _check_index(df, path)
+    for col in devices:
+        # Every public cell is > 0 (disconnected cells are near zero, never zero): a zero or a
+        # negative latency would make its architecture look free.
+        check_range(df, path, col, 0.0, low_open=True)
     return df
 
 
@@ -77,6 +86,14 @@ def _pi5(key: tuple) -> pd.DataFrame:
     num = ["index", "lat_ms_median", "lat_ms_var", "energy_mj", "accuracy"]
     df = read_csv_checked(path, ["index", "framework", "task", *num], num,
                           N_ARCHS * len(PI5_FRAMEWORKS) * len(PI5_TASKS))
+    check_range(df, path, "lat_ms_median", 0.0, low_open=True)
+    check_range(df, path, "lat_ms_var", 0.0)
+    check_range(df, path, "energy_mj", 0.0)
+    # Accuracy in percent, except darcy's, a relative error (lower is better) that the public
+    # file records as a plain real number (3 of its rows are negative): finite only.
+    darcy = (df["task"] == "darcy").to_numpy()
+    check_range(df, path, "accuracy", 0.0, 100.0, rows=~darcy)
+    check_range(df, path, "accuracy", rows=darcy)
     return df
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from hwnas.errors import DataError
@@ -43,3 +44,25 @@ def read_csv_checked(
             f"not the public original"
         )
     return df
+
+
+def check_range(df: pd.DataFrame, path: Path, column: str, low: float | None = None, high: float | None = None,
+                low_open: bool = False, rows=None) -> None:
+    """Every value of numeric `column` finite and within [low, high] (`low_open`: > low); else one
+    DataError naming the file, the column and the first bad line. `rows` (bool mask) limits the check."""
+    v = df[column].to_numpy(dtype=float)
+    ok = np.isfinite(v)
+    if low is not None:
+        ok &= (v > low) if low_open else (v >= low)
+    if high is not None:
+        ok &= v <= high
+    if rows is not None:
+        ok |= ~np.asarray(rows, dtype=bool)
+    bad = np.nonzero(~ok)[0]
+    if len(bad):
+        row = int(bad[0])
+        want = "finite" + ("" if low is None else f", {'>' if low_open else '>='} {low:g}") + \
+            ("" if high is None else f", <= {high:g}")
+        # +2: the header line, and lines count from 1.
+        raise DataError(f"{path}, line {row + 2}: column {column!r} has {df[column].iloc[row]!r}, which is impossible "
+                        f"(must be {want}); {int((~ok).sum())} such row(s); restore the public file")

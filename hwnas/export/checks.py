@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from hwnas.errors import HwnasError
 from hwnas.io import atomic_path
 from hwnas.onnx_io import (
+    GRAPH_OPTIMIZATION,
     INPUT_NAME,
     OUTPUT_NAME,
     _quiet,
@@ -102,26 +102,29 @@ def time_onnx(
     repeats: int = 50,
     threads: int = 1,
     seed: int = 0,
+    inter_op_threads: int = 1,
+    graph_optimization: str = "all",
 ) -> dict:
-    """Latency (ms) of one onnxruntime CPU run: warm-up runs, then `repeats` timed runs.
+    """Latency (ms) of one onnxruntime CPU run, timed by the profiler's own runner (ort_cpu) with
+    its loop and statistics (hwnas/profiling/timing.py), so the figure compares with a latency
+    table's measured under the same settings.
 
-    Returns median, IQR (p75 - p25), p25/p75/p90, min, n and the session settings.
+    Returns median, iqr, p10, p90, p99, mean, min, n, outliers, warmup, batch, rounds, runner and
+    the session settings.
     """
+    from hwnas.profiling.runners.base import TimingSettings
+    from hwnas.profiling.runners.ort_cpu import OrtCpuRunner
+
     if repeats < 1:
         raise HwnasError(f"latency repeats must be >= 1, got {repeats}")
-    sess = ort_session(path, threads)
-    feed = {INPUT_NAME: random_input(tuple(input_shape), batch, seed)}
-    for _ in range(max(warmup, 0)):
-        sess.run([OUTPUT_NAME], feed)
-    times = np.empty(repeats)
-    for i in range(repeats):
-        t0 = time.perf_counter()
-        sess.run([OUTPUT_NAME], feed)
-        times[i] = (time.perf_counter() - t0) * 1e3
-    p25, p50, p75, p90 = np.percentile(times, [25, 50, 75, 90])
-    return {"median": float(p50), "iqr": float(p75 - p25), "p25": float(p25), "p75": float(p75),
-            "p90": float(p90), "min": float(times.min()), "n": int(repeats), "warmup": int(warmup),
-            "batch": int(batch), **ort_settings(threads)}
+    settings = TimingSettings(warmup=warmup, repeats=repeats, intra_op_threads=threads,
+                              inter_op_threads=inter_op_threads, graph_optimization=graph_optimization, batch=batch)
+    (t, extra), = OrtCpuRunner(settings, seed=seed).time_many([(Path(path), (batch, *input_shape))])
+    return {"median": t.median_ms, "iqr": t.iqr_ms, "p10": t.p10_ms, "p90": t.p90_ms, "p99": t.p99_ms,
+            "mean": t.mean_ms, "min": t.min_ms, "n": t.n, "outliers": t.outliers, "warmup": int(warmup),
+            "batch": int(batch), "rounds": extra["rounds"], "retimed": extra["retimed"], "runner": "ort_cpu",
+            **ort_settings(threads), "graph_optimization_level": GRAPH_OPTIMIZATION[graph_optimization],
+            "inter_op_num_threads": inter_op_threads}
 
 
 def count_params(model: torch.nn.Module) -> int:

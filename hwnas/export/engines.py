@@ -5,13 +5,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hwnas.errors import HwnasError
 from hwnas.export.checks import compare_outputs, sha256_file, summarise_checks
 from hwnas.export.config import ExportConfig
 from hwnas.io import atomic_path
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
+from hwnas.profiling.timing import summarize
 
 
 def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: ExportConfig) -> dict:
@@ -50,9 +49,8 @@ def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: E
                 raise HwnasError(f"{precision} engine output differs from onnxruntime beyond atol={atol}, rtol={rtol}")
             times = runner.time(random_input(input_shape, cfg.batch or 1, cfg.seed),
                                 warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
-            p25, p50, p75 = np.percentile(times, [25, 50, 75])
-            rec["gpu_compute_ms"] = {"median": float(p50), "iqr": float(p75 - p25), "n": len(times),
-                                     "batch": cfg.batch or 1}
+            t = summarize(times)  # the profiler's statistics (hwnas/profiling/timing.py)
+            rec["gpu_compute_ms"] = {"median": t.median_ms, "iqr": t.iqr_ms, "n": t.n, "batch": cfg.batch or 1}
             with atomic_path(path, suffix=".engine") as tmp:
                 tmp.write_bytes(blob)
             rec["size_bytes"], rec["sha256"], rec["status"] = path.stat().st_size, sha256_file(path), "ok"

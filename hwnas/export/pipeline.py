@@ -71,6 +71,28 @@ def profiled_device_latency(run_device_name: str, arch: Any, table: str | None =
     return float(_PROFILED_MODELS[key].predict([arch])[0])
 
 
+def table_timing(run_device_name: str, table: str | None = None, kind: str | None = "profiled") -> dict | None:
+    """The onnxruntime settings (threads, inter_op_threads, graph_optimization) of the run's
+    profiled table when it was measured by ort_cpu on this machine (same processor, runtime and
+    versions), so the export's measured latency compares with the table's; else None (the
+    export's own threads apply)."""
+    if kind != "profiled":
+        return None
+    from hwnas.latency.profiled import this_machine_fingerprint
+    from hwnas.latency.table import LatencyTable, fingerprint_diff, table_path
+
+    path = Path(os.path.expanduser(table)) if table else table_path(run_device_name)
+    if not path.is_file():
+        return None
+    t = LatencyTable.load(path)
+    fp = t.fingerprint
+    here = this_machine_fingerprint(t) if fp.get("runner") == "ort_cpu" else None
+    if here is None or fingerprint_diff(fp, here):
+        return None
+    return {"threads": int(fp.get("intra_op_threads", 1)), "inter_op_threads": int(fp.get("inter_op_threads", 1)),
+            "graph_optimization": str(fp.get("graph_optimization", "all")), "table": str(path)}
+
+
 _PROFILED_MODELS: dict = {}  # (table path, mtime) -> LatencyModel, so a batch of exports loads it once
 
 
@@ -323,9 +345,15 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
         entry["sha256"] = sha256_file(onnx_path)
 
         t0 = time.perf_counter()
-        entry["measured_latency_ms"] = time_onnx(onnx_path, input_shape, batch=cfg.batch or 1,
-                                                    warmup=cfg.latency_warmup, repeats=cfg.latency_repeats,
-                                                    threads=cfg.threads, seed=cfg.seed)
+        same = table_timing(device_name, device_table, device_kind)
+        # Timed by the profiler's ort_cpu runner; with the table's settings where the run's device
+        # is a table profiled on this machine, so the two figures compare.
+        lat = time_onnx(onnx_path, input_shape, batch=cfg.batch or 1, warmup=cfg.latency_warmup,
+                        repeats=cfg.latency_repeats, seed=cfg.seed,
+                        **({k: same[k] for k in ("threads", "inter_op_threads", "graph_optimization")}
+                           if same else {"threads": cfg.threads}))
+        lat["settings_of_table"] = same["table"] if same else None
+        entry["measured_latency_ms"] = lat
         seconds["latency"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

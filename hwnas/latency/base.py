@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hwnas.errors import DataError
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -41,11 +42,29 @@ class IndexedSource(LatencySource):
     """A source holding one value per benchmark index (full tables of a tabular space)."""
 
     def __init__(self, space: SearchSpace, name: str, latency_ms: np.ndarray,
-                 energy_mj: np.ndarray | None = None):
+                 energy_mj: np.ndarray | None = None, origin: str | None = None):
         super().__init__(space, name)
         self._lat = np.asarray(latency_ms, dtype=float)
         self._energy = None if energy_mj is None else np.asarray(energy_mj, dtype=float)
         self.has_energy = self._energy is not None
+        # A latency <= 0 makes an architecture look free (and feasible under any budget); refuse
+        # it here, whatever the source, rather than let a search or an export report it.
+        self._check("latency", "ms", self._lat, positive=True, origin=origin)
+        if self._energy is not None:
+            self._check("energy", "mJ", self._energy, positive=False, origin=origin)
+
+    def _check(self, what: str, unit: str, values: np.ndarray, positive: bool, origin: str | None) -> None:
+        ok = np.isfinite(values) & ((values > 0) if positive else (values >= 0))
+        bad = np.nonzero(~ok)[0]
+        if len(bad):
+            i = int(bad[0])
+            try:
+                arch = f" ({self.space.from_index(i)})"
+            except Exception:  # a space without a benchmark index: the index alone
+                arch = ""
+            where = f" from {origin}" if origin else ""
+            raise DataError(f"device {self.name}{where}: {what} of architecture index {i}{arch} is {values[i]:g} {unit} "
+                            f"({len(bad)} such); a {what} must be a finite number {'> 0' if positive else '>= 0'}")
 
     def _idx(self, archs: Sequence[Arch]) -> np.ndarray:
         if hasattr(self.space, "indices"):

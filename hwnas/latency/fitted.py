@@ -35,7 +35,7 @@ class FittedSource(IndexedSource):
     def __init__(self, space: SearchSpace, name: str, latency_ms: np.ndarray, energy_mj: np.ndarray | None,
                  model: AdditiveModel, energy_model: AdditiveModel | None, measured: np.ndarray, path: Path,
                  cv: dict | None = None):
-        super().__init__(space, name, latency_ms, energy_mj)
+        super().__init__(space, name, latency_ms, energy_mj, origin=f"the fit to {path}")
         self.model = model
         self.cv = cv
         self.energy_model = energy_model

@@ -34,6 +34,7 @@ on latencies divided by their mean so the penalty is scale-free. With fewer than
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -77,6 +78,23 @@ def fit_calibration(table_sum: Sequence[float], measured: Sequence[float]) -> tu
     design = np.stack([x, np.ones_like(x)], axis=1)
     (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
     return float(a), float(b)
+
+
+def fit_linear_positive(table_sum, measured, s_min: float, floor: float) -> dict:
+    """Least squares measured ~= a * sum + b constrained so that no architecture of the space is
+    predicted below `floor` (> 0): a >= 1e-6 and a * s_min + b >= floor, where `s_min` is the
+    smallest table sum over the whole space. Fitted as pred = a * (sum - s_min) + c with bounds
+    a >= 1e-6, c >= floor (scipy's bounded least squares); equals the plain fit where that one
+    already obeys them."""
+    from scipy.optimize import lsq_linear
+
+    x = np.asarray(table_sum, dtype=float)
+    y = np.asarray(measured, dtype=float)
+    fit_calibration(x, y)  # the same checks
+    res = lsq_linear(np.column_stack([x - s_min, np.ones_like(x)]), y,
+                     bounds=([1e-6, floor], [np.inf, np.inf]), method="bvls")
+    a, c = (float(v) for v in res.x)
+    return {"mode": "linear", "a": a, "b": c - a * s_min}
 
 
 def _ridge(S, X, y, lam: float) -> np.ndarray:
@@ -184,6 +202,12 @@ def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[
     return pred
 
 
+def _digits(code: int) -> np.ndarray:
+    from hwnas.spaces.nb201 import N_EDGES, N_OPS
+
+    return (int(code) // N_OPS ** np.arange(N_EDGES)) % N_OPS
+
+
 def layout_applies(space, fingerprint: dict | None = None) -> bool:
     """Whether the layout calibration's feature describes this space (and, given a table's
     fingerprint, its runtime): NAS-Bench-201 cells under onnxruntime CPU at graph_optimization=all."""
@@ -201,6 +225,15 @@ def resolve_mode(mode: str, space, fingerprint: dict) -> str:
     if mode not in CALIBRATIONS:
         raise HwnasError(f"calibration={mode!r}: use auto or one of {', '.join(CALIBRATIONS)}")
     return mode
+
+
+@functools.lru_cache(maxsize=2)
+def _space_reorders(cells_per_stage: int) -> np.ndarray:
+    from hwnas.latency.layout import reorders_of_vectors
+    from hwnas.spaces.nb201 import N_EDGES, N_OPS
+
+    digits = (np.arange(N_OPS ** N_EDGES)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
+    return reorders_of_vectors(digits, cells_per_stage)
 
 
 class LatencyModel:
@@ -221,6 +254,15 @@ class LatencyModel:
             raise DataError(f"latency table {table.path} has a layout calibration, which counts onnxruntime's layout "
                             f"conversions in NAS-Bench-201 networks; space {space.name!r} has none: re-run "
                             f"hwnas-profile recalibrate=true calibration=per_op")
+        if self.calibrated:
+            low = self.min_prediction()
+            if low is not None and low[0] <= 0:
+                from hwnas.latency.table import FIX_HINT
+
+                arch = self.space.from_vector(_digits(low[1])) if hasattr(self.space, "from_vector") else low[1]
+                raise DataError(f"{table.path} is not a valid hwnas latency table (its calibration predicts "
+                                f"{low[0]:.4g} ms for {arch}: a latency must be > 0); re-run hwnas-profile "
+                                f"device={table.device} recalibrate=true to refit it, or {FIX_HINT}")
 
     @property
     def calibration(self) -> dict:
@@ -231,6 +273,44 @@ class LatencyModel:
         if self.mode == "layout":
             out["reorder_ms"] = self.reorder_ms
         return out
+
+    def space_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(digits (n, 6), table sums (n,), class costs (n, C)) of EVERY architecture of an NB-201
+        space (all 5^6 codes: no benchmark data needed), or None for a space that cannot be
+        enumerated this way."""
+        if not (hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector")):
+            return None
+        from hwnas.spaces.nb201 import N_EDGES, N_OPS
+        from hwnas.spaces.nb201_net import OPS
+
+        digits = (np.arange(N_OPS ** N_EDGES)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
+        fixed, edge = self._edge_costs()
+        sums = fixed + edge[digits].sum(axis=1)
+        classes = np.stack([(digits == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
+                            else np.zeros(len(digits)) for c in self.classes], axis=1)
+        return digits, sums, classes
+
+    def min_prediction(self, cal: dict | None = None) -> tuple[float, int] | None:
+        """(smallest prediction over the whole space, its code) of calibration `cal` (default: the
+        table's), or None where the space cannot be enumerated. Layout: the conversion count is
+        >= 0, so with reorder_ms >= 0 the bound without it is checked first and the exact count
+        (seconds: cached per process) only computed when that bound is not already positive."""
+        feats = self.space_features()
+        if feats is None:
+            return None
+        digits, sums, classes = feats
+        cal = self.calibration if cal is None else cal
+        if "a" not in cal:
+            pred = sums + 0.0
+        else:
+            pred = apply_calibration({**cal, "mode": "linear" if cal.get("mode") == "layout" else cal.get("mode", "linear")},
+                                     sums, classes, self.classes)
+        if cal.get("mode") == "layout":
+            r = float(cal["reorder_ms"])
+            if r < 0 or pred.min() <= 0:
+                pred = pred + r * _space_reorders(getattr(self.space, "cells_per_stage", 5))
+        i = int(np.argmin(pred))
+        return float(pred[i]), i
 
     def reorders(self, archs: Sequence[Arch]) -> np.ndarray:
         """(n,) layout conversions onnxruntime's CPU optimiser inserts in each arch's network."""

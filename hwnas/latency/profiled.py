@@ -8,6 +8,7 @@ constraints and the true-front scoring work unchanged.
 """
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from hwnas.config import DeviceConfig
 from hwnas.errors import ConfigError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
+from hwnas.latency.verdict import table_verdict
 from hwnas.spaces.base import SearchSpace
 
 
@@ -71,16 +73,19 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
     return LatencyModel(table, space, dataset)
 
 
+_WARNED: set[str] = set()  # tables whose poor verdict was already reported in this process
+
+
 class ProfiledSource(IndexedSource):
     def __init__(self, space, name, latency_ms, model):
-        super().__init__(space, name, latency_ms)
+        super().__init__(space, name, latency_ms, origin=f"latency table {model.table.path}")
         self.model = model
 
     def describe(self) -> dict:
         t = self.model.table
         return {"name": self.name, "kind": "profiled", "table": str(t.path), "calibrated": self.model.calibrated,
                 "calibration": self.model.calibration if self.model.calibrated else None,
-                "fingerprint": t.fingerprint}
+                "fingerprint": t.fingerprint, "verdict": table_verdict(t)["level"]}
 
 
 @LATENCY_SOURCES.register("profiled")
@@ -89,4 +94,11 @@ def make_profiled(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir)
         raise ConfigError(f"device kind 'profiled' prices every architecture of a tabular space; space "
                           f"{space.name!r} has no benchmark index")
     model = load_model(resolve_table_path(cfg), space, dataset)
+    v = table_verdict(model.table)
+    if v["level"] == "poor" and str(model.table.path) not in _WARNED:
+        # One line, once per table: the search goes on, but its latencies may be far off.
+        _WARNED.add(str(model.table.path))
+        logging.getLogger("hwnas.latency").warning(
+            "latency table %s has verdict POOR (%s): its latencies may be far off; see docs/latency.md",
+            model.table.path, v["reason"])
     return ProfiledSource(space, cfg.name, model.predict_codes(space.index_codes()), model)

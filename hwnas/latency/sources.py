@@ -36,7 +36,10 @@ def make_benchmark(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir
     devices = latency_devices(data_dir)
     if column not in devices:
         raise ConfigError(f"unknown benchmark device {column!r}; valid devices: {', '.join(devices)}")
-    return IndexedSource(space, cfg.name, load_latency(data_dir)[column].to_numpy(float))
+    from hwnas.data.nb201 import LATENCY_FILE
+
+    return IndexedSource(space, cfg.name, load_latency(data_dir)[column].to_numpy(float),
+                         origin=f"{LATENCY_FILE}, column {column!r}")
 
 
 @LATENCY_SOURCES.register("pi5")
@@ -51,7 +54,8 @@ def make_pi5(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> I
         raise ConfigError(f"unknown Pi 5 framework {cfg.framework!r}; valid: {', '.join(PI5_FRAMEWORKS)}")
     task = cfg.task or (dataset if dataset in ("ninapro", "darcy") else PI5_DEFAULT_TASK)
     df = load_pi5(data_dir, cfg.framework, task)
-    return IndexedSource(space, cfg.name, df["lat_ms_median"].to_numpy(float), df["energy_mj"].to_numpy(float))
+    return IndexedSource(space, cfg.name, df["lat_ms_median"].to_numpy(float), df["energy_mj"].to_numpy(float),
+                         origin=f"nb360_pi5.csv, framework {cfg.framework}, task {task}")
 
 
 def read_measurements(space: SearchSpace, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -117,7 +121,7 @@ def make_csv(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> I
     if energy_mj is not None:
         energy = np.full(N_ARCHS, np.nan)
         energy[idx] = energy_mj
-    return IndexedSource(space, cfg.name, lat, energy)
+    return IndexedSource(space, cfg.name, lat, energy, origin=str(path))
 
 
 def make_latency_source(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir):

@@ -12,6 +12,10 @@ Layout (schema_version 1):
                                     measured ~= a * table sum (+ per-class / layout terms) + b
                                     (hwnas/latency/model.py); no mode = linear (older tables)
   validation {raw: {...}, calibrated: {...}, calibrated_linear: {...}, archs}
+  noise {ops_rel_iqr_median, e2e_rel_iqr_median, e2e_split_half_rel_diff_median, ...}
+                                    how noisy the machine was (hwnas/latency/verdict.py)
+  verdict {level: good | usable | poor, reason, advice, thresholds}
+                                    computed from validation (and noise) when absent (older tables)
   cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
 
 The file is rewritten atomically after every measurement, so an interrupted profile resumes
@@ -38,6 +42,37 @@ TABLE_DIR = Path(__file__).resolve().parents[2] / "latency_tables"
 TIMING_FIELDS = tuple(Timing.__dataclass_fields__)
 
 
+def _number(v) -> bool:
+    """A finite JSON number (not a bool, a string or NaN)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _checked_calibration(cal, bad):
+    """The stored calibration, or `bad(what)` raised where it could not be what hwnas-profile wrote:
+    a, b finite numbers, slope a > 0, a known mode, finite factors / per-conversion cost. (Whether it
+    predicts a positive latency for every architecture needs the space: LatencyModel checks that.)"""
+    if cal is None:
+        return None
+    if not isinstance(cal, dict):
+        raise bad("'calibration' is not an object")
+    if "a" not in cal and "b" not in cal:
+        return cal
+    for key in ("a", "b"):
+        if not _number(cal.get(key)):
+            raise bad(f"calibration.{key} is {cal.get(key)!r}, not a finite number")
+    if cal["a"] <= 0:
+        raise bad(f"calibration.a is {cal['a']!r}: a slope <= 0 would invert or erase every latency difference")
+    mode = cal.get("mode", "linear")
+    if mode not in ("linear", "per_op", "layout"):
+        raise bad(f"calibration.mode is {mode!r}, not linear, per_op or layout")
+    factors = cal.get("factors") or {}
+    if not isinstance(factors, dict) or not all(_number(f) and f >= 0 for f in factors.values()):
+        raise bad(f"calibration.factors is {factors!r}, not an object of non-negative numbers")
+    if mode == "layout" and not _number(cal.get("reorder_ms")):
+        raise bad(f"calibration.reorder_ms is {cal.get('reorder_ms')!r}, not a finite number")
+    return cal
+
+
 class FingerprintMismatch(HwnasError):
     """A table was measured under other settings or on another machine."""
 
@@ -62,6 +97,8 @@ class LatencyTable:
         self.e2e: dict[str, dict] = {}
         self.calibration: dict | None = None
         self.validation: dict | None = None
+        self.noise: dict | None = None  # measured noise level (hwnas/latency/verdict.py)
+        self.verdict: dict | None = None  # good | usable | poor, and why (hwnas/latency/verdict.py)
         self.cost: dict = {}  # seconds and timed runs spent building it, summed over resumed sessions
 
     # --- lookups -----------------------------------------------------------------------
@@ -102,7 +139,8 @@ class LatencyTable:
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "device": self.device, "created_utc": self.created_utc,
                 "fingerprint": self.fingerprint, "settings": self.settings, "entries": self.entries,
-                "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation, "cost": self.cost}
+                "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation, "noise": self.noise,
+                "verdict": self.verdict, "cost": self.cost}
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod
@@ -149,11 +187,18 @@ class LatencyTable:
                     raise bad(f"{section}[{key!r}] is not an object")
                 for f in TIMING_FIELDS + tuple(k for k in ("marginal_ms", "chain_median_ms") if k in entry):
                     v = entry.get(f)
-                    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                    if not _number(v) or v < 0:
                         raise bad(f"{section}[{key!r}].{f} is {v!r}, not a non-negative number")
+                if entry["median_ms"] <= 0:  # a timed run never takes no time: a zero median was not measured
+                    raise bad(f"{section}[{key!r}].median_ms is {entry['median_ms']!r}, not a positive number")
             getattr(table, section).update(rows)
-        table.calibration = raw.get("calibration")
+        table.calibration = _checked_calibration(raw.get("calibration"), bad)
+        for key in ("validation", "noise", "verdict"):
+            if raw.get(key) is not None and not isinstance(raw.get(key), dict):
+                raise bad(f"'{key}' is not an object")
         table.validation = raw.get("validation")
+        table.noise = raw.get("noise")
+        table.verdict = raw.get("verdict")
         table.cost = raw.get("cost") or {}
         return table
 

@@ -19,12 +19,15 @@ from hwnas.latency.model import (
     LatencyModel,
     apply_calibration,
     fit,
+    fit_linear_positive,
     overhead_specs,
     resolve_mode,
 )
 from hwnas.latency.table import LatencyTable
+from hwnas.latency.verdict import verdict
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
+from hwnas.profiling.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
 from hwnas.spaces.base import SearchSpace
 
 
@@ -108,47 +111,85 @@ def _bar(total: int, desc: str, progress: bool):
                 leave=False)
 
 
+BATCH = 8  # ops (or architectures) timed interleaved together; the table is saved after each batch
+
+
 def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int = 0,
                 progress: bool = True) -> tuple[int, int]:
-    """Time every distinct op of `space` missing from `table`; saves after each.
+    """Time every distinct op of `space` missing from `table`, BATCH at a time interleaved in rounds
+    (Runner.time_many); saves after each batch.
 
     Returns (ops measured, models timed: an op alone and, where chainable, its chain)."""
     ops = space.distinct_ops(dataset)
     todo = table.missing([*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))])
     models = 0
     with _bar(len(todo), "operations", progress) as bar:
-        for spec in todo:
-            bar.set_postfix_str(spec.key[:40])
-            path = work / f"{spec.key}.onnx"
-            shape = export_op(space, spec, path, runner.settings.batch, seed)
-            single = runner.time(path, shape)
-            chain = None
-            if chainable(space, spec):
-                # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
-                # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
-                export_op(space, spec, path, runner.settings.batch, seed, copies=CHAIN)
-                chain = runner.time(path, shape)
-            models += 1 + (chain is not None)
-            table.add(spec, single, chain, CHAIN)
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            files, owner = [], []
+            for j, spec in enumerate(batch):
+                path = work / f"op{j}.onnx"
+                files.append((path, export_op(space, spec, path, runner.settings.batch, seed)))
+                owner.append((j, False))
+                if chainable(space, spec):
+                    # Alone, an op pays a runtime call and its input/output handling; CHAIN copies
+                    # back to back give its marginal cost inside a graph: (t_chain - t_single) / (CHAIN - 1).
+                    cpath = work / f"op{j}.chain.onnx"
+                    files.append((cpath, export_op(space, spec, cpath, runner.settings.batch, seed, copies=CHAIN)))
+                    owner.append((j, True))
+            timed = runner.time_many(files)
+            single, chain, extra = {}, {}, {}
+            for (j, is_chain), (t, x) in zip(owner, timed):
+                (chain if is_chain else single)[j] = t
+                extra.setdefault(j, {})["chain_retimed" if is_chain else "retimed"] = x["retimed"]
+            for j, spec in enumerate(batch):
+                table.add(spec, single[j], chain.get(j), CHAIN)
+                table.entries[spec.key].update(extra[j])
+            models += len(files)
             table.save()
-            path.unlink(missing_ok=True)
-            bar.update()
+            for path, _ in files:
+                path.unlink(missing_ok=True)
+            bar.update(len(batch))
     return len(todo), models
 
 
 def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, work: Path, seed: int = 0,
                progress: bool = True) -> int:
-    """Time whole architectures end to end (those not yet in table.e2e); saves after each."""
+    """Time whole architectures end to end (those not yet in table.e2e), BATCH at a time
+    interleaved in rounds; saves after each batch. Each timing also records how much the medians
+    of its two interleaved halves differ (split_half_rel_diff: the noise ceiling)."""
     todo = [a for a in archs if str(a) not in table.e2e]
     with _bar(len(todo), "end-to-end", progress) as bar:
-        for i, arch in enumerate(todo):
-            path = work / f"arch{i}.onnx"
-            shape = export_arch(space, arch, dataset, path, runner.settings.batch, seed)
-            table.add_e2e(str(arch), runner.time(path, shape))
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            files = []
+            for j, arch in enumerate(batch):
+                path = work / f"arch{j}.onnx"
+                files.append((path, export_arch(space, arch, dataset, path, runner.settings.batch, seed)))
+            for arch, (t, x) in zip(batch, runner.time_many(files)):
+                table.add_e2e(str(arch), t)
+                table.e2e[str(arch)].update(split_half_rel_diff=x["split_half_rel_diff"], retimed=x["retimed"])
             table.save()
-            path.unlink(missing_ok=True)
-            bar.update()
+            for path, _ in files:
+                path.unlink(missing_ok=True)
+            bar.update(len(batch))
     return len(todo)
+
+
+def measure_noise(table: LatencyTable) -> dict:
+    """How noisy the machine was, from the stored timings: median IQR/median of the op entries and
+    of the end-to-end timings, and the median split-half difference of the end-to-end timings (two
+    interleaved halves of one timing: no predictor validates better than this)."""
+    def med(values):
+        v = [x for x in values if x is not None]
+        return float(np.median(v)) if v else None
+
+    return {"ops_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.entries.values()),
+            "e2e_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.e2e.values()),
+            "e2e_split_half_rel_diff_median": med(e.get("split_half_rel_diff") for e in table.e2e.values()),
+            "ops_retimed": int(sum(e.get("retimed", 0) + e.get("chain_retimed", 0) for e in table.entries.values())),
+            "e2e_retimed": int(sum(e.get("retimed", 0) for e in table.e2e.values())),
+            "rounds": ROUNDS, "retime_rel_iqr": RETIME_REL_IQR, "max_retimes": MAX_RETIMES}
 
 
 def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, val_archs,
@@ -169,15 +210,23 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
     cal = None
     if cal_archs:
         cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), reorders(cal_archs), measured(cal_archs)
-        cal = fit(mode, cs, cx, cm, cr)
-        method = {"linear": "least squares measured ~ a*sum + b",
+        have_val = len(val_archs) >= 2
+        if have_val:
+            vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
+        cal, selection = select_calibration(model, mode, cs, cx, cr, cm, *((vs, vx, vr, vm) if have_val else ()))
+        method = {"linear": "least squares measured ~ a*sum + b, bounded so no architecture of the space is predicted "
+                            f"below {FLOOR_FRACTION:g} x the fastest calibration latency",
                   "per_op": "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
                             "lambda by leave-one-out CV in the calibration set",
                   "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + b, reorder_ms "
                             "ridge-shrunk toward 0, lambda by leave-one-out CV in the calibration set"}[cal["mode"]]
-        linear = fit("linear", cs, cx, cm)
+        if selection["selected"] == "raw":
+            method = "none: the raw table sum (a=1, b=0) validated best"
+        linear = selection["linear"]
         table.calibration = {**cal, "requested_mode": requested, "n": len(cal_archs), "method": method,
                              "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
+                             "selected": selection["selected"], "selection": selection["why"],
+                             "candidates": selection["candidates"], "min_prediction_ms": selection["min_prediction_ms"],
                              "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
     if val_archs:
         vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
@@ -201,7 +250,58 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
             from hwnas.profiling.plot import plot_validation
 
             plot_validation(plot_path, vs, vm, pred, table.device, table.validation)
+    table.noise = measure_noise(table)
+    table.verdict = verdict(table.validation, table.noise)
     table.save()
+
+
+FLOOR_FRACTION = 0.1  # no prediction below this share of the fastest calibration architecture's latency
+
+
+def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, vx=None, vr=None, vm=None):
+    """The calibration to store, and why: candidates `mode`'s fit (when not linear), the positive
+    linear fit, and the raw table sum (a=1, b=0). A candidate that predicts <= 0 ms for any
+    architecture of the space (checked over all of it where it can be enumerated), or that gives
+    an op class a negative cost, is refused; of the rest the one with the lowest validation MAPE
+    on the held-out architectures is kept, the more detailed one on a tie (without validation
+    architectures: the first accepted)."""
+    feats = model.space_features()
+    s_min = float(feats[1].min()) if feats is not None else float(np.min(np.r_[cs, vs if vs is not None else []]))
+    linear = fit_linear_positive(cs, cm, s_min, FLOOR_FRACTION * float(np.min(cm)))
+    cands = []
+    if mode != "linear":
+        cands.append((mode, fit(mode, cs, cx, cm, cr)))
+    cands += [("linear", linear), ("raw", {"mode": "linear", "a": 1.0, "b": 0.0})]
+    info, best, best_mape = {}, None, np.inf
+    for name, cal in cands:
+        low = model.min_prediction(cal)
+        rec = {"mode": cal["mode"], "min_prediction_ms": None if low is None else low[0], "refused": None}
+        if low is not None and low[0] <= 0:
+            rec["refused"] = f"predicts {low[0]:.4g} ms for an architecture of the space"
+        elif cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values()) or cal.get("reorder_ms", 0.0) < 0:
+            rec["refused"] = "gives operations a negative cost (slope, class factor or per-conversion cost < 0)"
+        if vs is not None:
+            f = fidelity(apply_calibration(cal, vs, vx, reorders=vr), vm)
+            rec.update(val_mape_pct=f["mape_pct"], val_kendall_tau=f["kendall_tau"])
+        info[name] = rec
+        if rec["refused"] is None:
+            score = rec.get("val_mape_pct", 0.0)
+            if best is None or score < best_mape:
+                best, best_mape = (name, cal), score
+    name, cal = best  # the raw sum of positive entries is never refused
+    first = cands[0][0]
+    if name == first:
+        why = f"{name}: " + ("lowest validation MAPE" if vs is not None else "no validation architectures to compare")
+    else:
+        refused = info[first]["refused"]
+        why = (f"{name} instead of {first}: {first} {refused}" if refused else
+               f"{name} instead of {first}: it validates better (MAPE {info[name]['val_mape_pct']:.1f}% vs "
+               f"{info[first]['val_mape_pct']:.1f}%)")
+    if vs is not None:
+        why += " (validation MAPE: " + ", ".join(
+            f"{k} " + ("refused" if c["refused"] else f"{c['val_mape_pct']:.1f}%") for k, c in info.items()) + ")"
+    return cal, {"selected": name, "why": why, "candidates": info, "linear": linear,
+                 "min_prediction_ms": info[name]["min_prediction_ms"]}
 
 
 def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate: int = 10, validate: int = 30,

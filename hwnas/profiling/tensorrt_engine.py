@@ -169,22 +169,24 @@ class EngineRunner:
         self.stream.synchronize()
         return dev_out.float().cpu().numpy()
 
-    def time(self, x: np.ndarray, warmup: int, repeats: int) -> list[float]:
-        """GPU compute ms of each of `repeats` runs after `warmup` runs (CUDA events).
-
-        Input and output stay on the GPU, so copies are not timed (trtexec's "GPU Compute").
-        """
+    def step_fn(self, x: np.ndarray):
+        """A call that runs the engine once on `x` (bound on the GPU) and returns its GPU compute ms
+        (CUDA events; copies are not timed, trtexec's "GPU Compute")."""
         torch = self._torch
-        _keep = self._bind(x)
-        for _ in range(max(warmup, 0)):
-            self._enqueue()
-        self.stream.synchronize()
-        times = []
-        for _ in range(repeats):
+        keep = self._bind(x)
+
+        def step(_keep=keep) -> float:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record(self.stream)
             self._enqueue()
             end.record(self.stream)
             end.synchronize()
-            times.append(float(start.elapsed_time(end)))
-        return times
+            return float(start.elapsed_time(end))
+
+        return step
+
+    def time(self, x: np.ndarray, warmup: int, repeats: int) -> list[float]:
+        """GPU compute ms of each of `repeats` runs after `warmup` runs (hwnas/profiling/timing.py's loop)."""
+        from hwnas.profiling.timing import time_callable
+
+        return time_callable(self.step_fn(x), warmup, repeats, self_timed=True).tolist()

@@ -3,16 +3,29 @@
 A runner owns a target (onnxruntime with a provider, native TensorRT, a remote agent). It
 says whether it can run here (`available`), what a measurement depends on (`fingerprint`,
 part of a latency table's identity) and times a model: warm-up runs, then many timed runs,
-summarised by `summarize` (median, IQR, percentiles, outliers, n).
+summarised by `summarize` (median, IQR, percentiles, outliers, n); loop and statistics live
+in hwnas/profiling/timing.py, shared with hwnas-export.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
+from hwnas.profiling.timing import (  # noqa: F401  (re-exported: one timing loop, one statistics function)
+    MAX_RETIMES,
+    RETIME_REL_IQR,
+    ROUNDS,
+    Timing,
+    round_sizes,
+    split_half_rel_diff,
+    summarize,
+    time_callable,
+    time_interleaved,
+)
 from hwnas.registry import Registry
 
 
@@ -30,40 +43,6 @@ class TimingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Summary of n timed runs of one model, in milliseconds."""
-
-    median_ms: float
-    iqr_ms: float
-    p10_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    min_ms: float
-    n: int
-    outliers: int  # runs beyond 1.5 IQR above p75 or below p25 (kept, only counted)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Timing":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
-
-
-def summarize(samples_ms) -> Timing:
-    """Timing of a 1-D array of per-run latencies (ms)."""
-    t = np.asarray(samples_ms, dtype=float)
-    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)):
-        raise ValueError("timing samples must be a non-empty 1-D array of finite numbers")
-    p10, p25, p50, p75, p90, p99 = np.percentile(t, [10, 25, 50, 75, 90, 99])
-    iqr = p75 - p25
-    outliers = int(np.sum((t > p75 + 1.5 * iqr) | (t < p25 - 1.5 * iqr)))
-    return Timing(float(p50), float(iqr), float(p10), float(p90), float(p99), float(t.mean()),
-                  float(t.min()), int(t.size), outliers)
 
 
 class Runner(ABC):
@@ -84,10 +63,56 @@ class Runner(ABC):
         """What measurements depend on: runtime and versions, provider, processor/GPU, threads,
         batch, precision, graph optimisation level. Two tables compare only when equal."""
 
-    @abstractmethod
+    def prepare(self, onnx_path: Path, input_shape: tuple[int, ...]) -> tuple[Callable, bool]:
+        """(a zero-argument call that runs the model once on a seeded random input, whether that
+        call returns its own ms). Local runners implement it; then `time` and `time_many` come free."""
+        raise NotImplementedError
+
     def time(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
         """Time the model at `onnx_path` fed a random float32 input of `input_shape`
         (batch included). Raises HwnasError on a model the target rejects."""
+        return self.time_many([(onnx_path, input_shape)])[0][0]
+
+    def time_many(self, models: Sequence[tuple[Path, tuple[int, ...]]], rounds: int = ROUNDS,
+                  retime_rel_iqr: float = RETIME_REL_IQR, max_retimes: int = MAX_RETIMES
+                  ) -> list[tuple[Timing, dict]]:
+        """(Timing, extra) per model, timed interleaved in `rounds` (timing.time_interleaved).
+        A timing whose IQR/median exceeds `retime_rel_iqr` is timed again (interleaved with the
+        other such ones), at most `max_retimes` times; the attempt with the smallest spread is
+        kept. extra: split_half_rel_diff (two interleaved halves' medians differ by this share),
+        retimed (how many times), rounds. A runner without `prepare` times one model after
+        another with its own `time` (remote: the agent times)."""
+        s = self.settings
+        try:
+            prepared = [self.prepare(p, shape) for p, shape in models]
+        except NotImplementedError:
+            return [(self._time_one(p, shape), {"retimed": 0, "rounds": 1, "split_half_rel_diff": None})
+                    for p, shape in models]
+        self_timed = prepared[0][1] if prepared else False
+        runs = [r for r, _ in prepared]
+
+        def measure(idx):
+            per = time_interleaved([runs[i] for i in idx], s.warmup, s.repeats, rounds, self_timed)
+            return [(summarize(np.concatenate(p)), split_half_rel_diff(p)) for p in per]
+
+        best = measure(range(len(runs)))
+        retimed = [0] * len(runs)
+        for _ in range(max(max_retimes, 0)):
+            noisy = [i for i, (t, _h) in enumerate(best) if t.rel_iqr > retime_rel_iqr]
+            if not noisy:
+                break
+            for i, again in zip(noisy, measure(noisy)):
+                retimed[i] += 1
+                if again[0].rel_iqr < best[i][0].rel_iqr:
+                    best[i] = again
+        return [(t, {"split_half_rel_diff": h, "retimed": retimed[i], "rounds": len(round_sizes(s.repeats, rounds))})
+                for i, (t, h) in enumerate(best)]
+
+    def _time_one(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
+        """One model alone, for runners without `prepare` (they override `time`)."""
+        if type(self).time is Runner.time:
+            raise NotImplementedError(f"runner {self.name} implements neither prepare nor time")
+        return type(self).time(self, onnx_path, input_shape)
 
     def close(self) -> None:
         """Release the target (sessions, connections)."""

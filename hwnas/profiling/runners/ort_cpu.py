@@ -1,12 +1,12 @@
 """onnxruntime on the CPU: pinned threads and optimisation level, sequential, perf_counter.
 
 The model runs `warmup` times, then `repeats` timed runs of `session.run` (host arrays in and
-out: on a CPU that is what an application pays). ORT GPU runners subclass this and only change
+out: on a CPU that is what an application pays), through hwnas/profiling/timing.py (several
+models interleaved in rounds, see Runner.time_many). ORT GPU runners subclass this and only change
 the providers and how inputs are bound.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import numpy as np
 from hwnas.errors import HwnasError
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
 from hwnas.profiling import machine
-from hwnas.profiling.runners.base import RUNNERS, Runner, Timing, summarize
+from hwnas.profiling.runners.base import RUNNERS, Runner
 
 
 @RUNNERS.register("ort_cpu")
@@ -65,18 +65,7 @@ class OrtCpuRunner(Runner):
         feed = {INPUT_NAME: x}
         return lambda: sess.run([OUTPUT_NAME], feed)
 
-    def time(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
-        s = self.settings
-        if s.repeats < 1:
-            raise HwnasError(f"repeats must be >= 1, got {s.repeats}")
+    def prepare(self, onnx_path: Path, input_shape: tuple[int, ...]):
         sess = self.session(onnx_path)
         x = random_input(tuple(input_shape[1:]), int(input_shape[0]), int(self.options.get("seed", 0)))
-        run = self.bind(sess, x)
-        for _ in range(max(s.warmup, 0)):
-            run()
-        samples = np.empty(s.repeats)
-        for i in range(s.repeats):
-            t0 = time.perf_counter()
-            run()
-            samples[i] = (time.perf_counter() - t0) * 1e3
-        return summarize(samples)
+        return self.bind(sess, x), False

@@ -31,8 +31,9 @@ class OrtCudaRunner(OrtCpuRunner):
         import onnxruntime as ort
 
         binding = sess.io_binding()
-        self._x = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)  # kept alive as long as the binding
-        binding.bind_ortvalue_input(INPUT_NAME, self._x)
+        x_gpu = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
+        binding.bind_ortvalue_input(INPUT_NAME, x_gpu)
         binding.bind_output(OUTPUT_NAME, "cuda", 0)
-        # run_with_iobinding synchronises the provider's stream before returning.
-        return lambda: sess.run_with_iobinding(binding)
+        # run_with_iobinding synchronises the provider's stream before returning; the default
+        # argument keeps the GPU input alive as long as the call (several are prepared at once).
+        return lambda _keep=x_gpu: sess.run_with_iobinding(binding)

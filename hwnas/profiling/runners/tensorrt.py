@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hwnas.onnx_io import random_input
 from hwnas.profiling import machine
-from hwnas.profiling.runners.base import RUNNERS, Runner, Timing, summarize
+from hwnas.profiling.runners.base import RUNNERS, Runner
 
 
 @RUNNERS.register("tensorrt")
@@ -28,10 +28,10 @@ class TensorRTRunner(Runner):
                 "cuda": torch.version.cuda, "gpu": machine.gpu_name(), "batch": s.batch,
                 "precision": s.precision, "timing": "gpu_compute"}
 
-    def time(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
+    def prepare(self, onnx_path: Path, input_shape: tuple[int, ...]):
         from hwnas.profiling.tensorrt_engine import EngineRunner, build_engine
 
         s = self.settings
         engine = build_engine(onnx_path, fp16=s.precision == "fp16", timing_cache=self.options.get("timing_cache"))
         x = random_input(tuple(input_shape[1:]), int(input_shape[0]), int(self.options.get("seed", 0)))
-        return summarize(EngineRunner(engine).time(x, s.warmup, s.repeats))
+        return EngineRunner(engine).step_fn(x), True  # each call returns its own GPU compute ms

@@ -1,0 +1,79 @@
+"""How far to trust a latency table: good | usable | poor, from its held-out validation and the
+noise measured while profiling (docs/latency.md, "The verdict").
+
+  good    Kendall tau >= 0.9 and >= 90% of the validation architectures within +-10%
+  usable  Kendall tau >= 0.7 and MAPE <= 15%
+  poor    anything else, or no validation (validate=0)
+
+A table without a stored verdict (older tables) gets one computed from its stored validation.
+"""
+from __future__ import annotations
+
+THRESHOLDS = {"good": {"kendall_tau": 0.9, "within_10pct": 0.9}, "usable": {"kendall_tau": 0.7, "mape_pct": 15.0}}
+LEVELS = ("good", "usable", "poor")
+# Noise above this (median relative IQR of the timings, or the split-half difference of the
+# end-to-end medians) is called out: the machine was busy or its clock was scaling.
+NOISY = 0.05
+ADVICE = ("re-run hwnas-profile overwrite=true on an idle machine (close other programs; on a laptop, plug it "
+          "in; set the CPU governor to performance where you can), with more repeats (repeats=300 "
+          "e2e_repeats=200 rounds=10) and more calibration architectures (calibrate=30); a table measured with "
+          "threads>1 is noisier than threads=1; or search with a public benchmark device instead")
+
+
+def noise_summary(noise: dict | None) -> str:
+    if not noise:
+        return "noise not measured"
+    parts = []
+    if noise.get("ops_rel_iqr_median") is not None:
+        parts.append(f"op timings spread {100 * noise['ops_rel_iqr_median']:.1f}% (median IQR/median)")
+    if noise.get("e2e_rel_iqr_median") is not None:
+        parts.append(f"end-to-end spread {100 * noise['e2e_rel_iqr_median']:.1f}%")
+    if noise.get("e2e_split_half_rel_diff_median") is not None:
+        parts.append(f"noise ceiling {100 * noise['e2e_split_half_rel_diff_median']:.1f}% (median difference of "
+                     f"two interleaved halves of each end-to-end timing)")
+    return ", ".join(parts) or "noise not measured"
+
+
+def is_noisy(noise: dict | None) -> bool:
+    return bool(noise) and any((noise.get(k) or 0) > NOISY for k in
+                               ("ops_rel_iqr_median", "e2e_rel_iqr_median", "e2e_split_half_rel_diff_median"))
+
+
+def verdict(validation: dict | None, noise: dict | None = None) -> dict:
+    """{level, reason, advice (poor only, else None), thresholds, noise} of a table."""
+    fid = None
+    if validation:
+        fid = validation.get("calibrated") or validation.get("raw")
+    if not fid:
+        level, reason = "poor", "not validated (validate=0 or fewer than 2 validation architectures)"
+    else:
+        tau, mape, w10 = fid["kendall_tau"], fid["mape_pct"], fid["within_10pct"]
+        figures = f"Kendall tau {tau:.3f}, MAPE {mape:.1f}%, {100 * w10:.0f}% within 10% on {fid['n']} held-out architectures"
+        g, u = THRESHOLDS["good"], THRESHOLDS["usable"]
+        if tau >= g["kendall_tau"] and w10 >= g["within_10pct"]:
+            level = "good"
+        elif tau >= u["kendall_tau"] and mape <= u["mape_pct"]:
+            level = "usable"
+        else:
+            level = "poor"
+        reason = figures
+    if is_noisy(noise):
+        reason += f"; the machine was noisy (a noise figure above {100 * NOISY:.0f}%)"
+    return {"level": level, "reason": reason, "advice": ADVICE if level == "poor" else None,
+            "thresholds": THRESHOLDS, "noise": noise_summary(noise)}
+
+
+def table_verdict(table) -> dict:
+    """The table's stored verdict, or one computed from its stored validation (older tables)."""
+    stored = getattr(table, "verdict", None)
+    if isinstance(stored, dict) and stored.get("level") in LEVELS:
+        return stored
+    return verdict(table.validation, getattr(table, "noise", None))
+
+
+def verdict_line(v: dict) -> str:
+    """One line for the screen."""
+    line = f"table verdict: {v['level'].upper()} ({v['reason']}); {v.get('noise') or 'noise not measured'}"
+    if v.get("advice"):
+        line += f"; to improve it: {v['advice']}"
+    return line

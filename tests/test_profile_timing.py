@@ -1,0 +1,136 @@
+"""One timing loop (hwnas/profiling/timing.py) for runners, export and TensorRT; interleaved
+rounds; re-timing of noisy timings; the noise level stored in the table."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.profiling.runners.base import Runner, TimingSettings
+from hwnas.profiling.timing import round_sizes, split_half_rel_diff, summarize, time_interleaved
+
+
+def test_interleaved_rounds_hit_every_model_alike():
+    log = []
+    clock_t = [0.0]
+    burst = {"on": False}
+
+    def make(name, ms):
+        def run():
+            log.append(name)
+            # a burst of load during the 2nd round slows whatever runs then
+            clock_t[0] += ms * (3.0 if burst["on"] else 1.0) / 1e3
+        return run
+
+    calls = [0]
+
+    def clock():
+        calls[0] += 1
+        burst["on"] = 2 * 4 * 2 <= calls[0] < 2 * 4 * 4  # the second round (4 runs x 2 models x 2 reads)
+        return clock_t[0]
+
+    per = time_interleaved([make("a", 1.0), make("b", 2.0)], warmup=1, repeats=12, rounds=3, clock=clock)
+    assert log[:2] == ["a", "b"]  # warm-up, then rounds
+    assert log[2:] == ["a"] * 4 + ["b"] * 4 + ["a"] * 4 + ["b"] * 4 + ["a"] * 4 + ["b"] * 4
+    assert [len(r) for r in per[0]] == round_sizes(12, 3) == [4, 4, 4]
+    # the burst (round 2) slowed both models, not one: their ratio of medians is the truth
+    med = [np.median(np.concatenate(p)) for p in per]
+    assert med[1] / med[0] == pytest.approx(2.0)
+    assert split_half_rel_diff([np.array([1.0, 1.0]), np.array([1.2, 1.2])]) == pytest.approx(0.2 / 1.1, rel=0.1)
+
+
+class Scripted(Runner):
+    """A runner whose models return scripted ms (self-timed): noisy on the first attempt."""
+    name = "scripted"
+
+    def __init__(self, settings, noisy):
+        super().__init__(settings)
+        self.noisy, self.prepared = noisy, 0
+
+    def fingerprint(self):
+        return {"runner": self.name}
+
+    def prepare(self, onnx_path, input_shape):
+        rng = np.random.default_rng(len(str(onnx_path)))
+        state = {"n": 0}
+        noisy = str(onnx_path) in self.noisy
+
+        def run():
+            state["n"] += 1
+            # first attempt (warm-up 0, 10 repeats) is noisy for the noisy model, then calm
+            spread = 0.8 if noisy and state["n"] <= 10 else 0.01
+            return 1.0 + spread * rng.random()
+        return run, True
+
+
+def test_noisy_timings_are_retimed_up_to_a_bound():
+    r = Scripted(TimingSettings(warmup=0, repeats=10), noisy={"m1"})
+    out = r.time_many([(Path("m0"), (1,)), (Path("m1"), (1,))], rounds=2, retime_rel_iqr=0.1, max_retimes=2)
+    (t0, x0), (t1, x1) = out
+    assert x0["retimed"] == 0 and x1["retimed"] == 1 and x1["rounds"] == 2
+    assert t1.rel_iqr < 0.1 and t1.n == 10  # the calm re-measure was kept
+    assert x0["split_half_rel_diff"] is not None
+
+
+def test_export_times_with_the_profiler_runner(tmp_path, monkeypatch):
+    import torch
+
+    from hwnas.export import checks
+    from hwnas.onnx_io import export_onnx
+    from hwnas.profiling.runners.ort_cpu import OrtCpuRunner
+
+    path = tmp_path / "m.onnx"
+    export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval(), torch.zeros(1, 3, 8, 8), path)
+    seen = []
+    orig = OrtCpuRunner.time_many
+
+    def spy(self, models, *a, **kw):
+        seen.append(self.settings)
+        return orig(self, models, *a, **kw)
+
+    monkeypatch.setattr(OrtCpuRunner, "time_many", spy)
+    lat = checks.time_onnx(path, (3, 8, 8), warmup=1, repeats=6, threads=1, graph_optimization="basic")
+    assert len(seen) == 1 and seen[0].repeats == 6 and seen[0].graph_optimization == "basic"
+    assert lat["n"] == 6 and lat["runner"] == "ort_cpu" and lat["graph_optimization_level"] == "ORT_ENABLE_BASIC"
+    assert lat["median"] > 0 and lat["rounds"] >= 1
+
+
+def test_export_uses_the_table_settings_when_profiled_here(nb201, tmp_path, monkeypatch):
+    from profile_fixture import synthetic_table
+
+    from hwnas.export import pipeline
+    from hwnas.latency import profiled
+
+    t = synthetic_table(nb201, tmp_path / "dev.json")
+    t.fingerprint.update(runner="ort_cpu", intra_op_threads=2, inter_op_threads=1, graph_optimization="extended")
+    t.save()
+    monkeypatch.setattr(profiled, "this_machine_fingerprint", lambda table: dict(table.fingerprint))
+    same = pipeline.table_timing("dev", str(t.path), "profiled")
+    assert same == {"threads": 2, "inter_op_threads": 1, "graph_optimization": "extended", "table": str(t.path)}
+    monkeypatch.setattr(profiled, "this_machine_fingerprint", lambda table: {**table.fingerprint, "processor": "x"})
+    assert pipeline.table_timing("dev", str(t.path), "profiled") is None  # another machine: not comparable
+    assert pipeline.table_timing("raspi4", None, "benchmark") is None
+
+
+def test_tensorrt_engine_time_goes_through_the_shared_loop(monkeypatch):
+    from hwnas.profiling import tensorrt_engine, timing
+
+    calls = []
+    monkeypatch.setattr(timing, "time_callable", lambda run, w, r, self_timed=False: calls.append((w, r, self_timed))
+                        or np.ones(r))
+    fake = object.__new__(tensorrt_engine.EngineRunner)
+    monkeypatch.setattr(tensorrt_engine.EngineRunner, "step_fn", lambda self, x: (lambda: 1.0))
+    assert fake.time(np.zeros(1), 2, 5) == [1.0] * 5 and calls == [(2, 5, True)]
+
+
+def test_noise_is_stored_and_shown_in_the_verdict(tmp_path):
+    from hwnas.latency.table import LatencyTable
+    from hwnas.latency.verdict import table_verdict, verdict_line
+    from hwnas.profiling.profiler import measure_noise
+
+    t = LatencyTable(tmp_path / "n.json", "n", {"runner": "x"})
+    t.add_e2e("a", summarize([1.0, 1.1, 0.9, 1.0]))
+    t.e2e["a"]["split_half_rel_diff"] = 0.08
+    noise = measure_noise(t)
+    assert noise["e2e_split_half_rel_diff_median"] == pytest.approx(0.08) and noise["rounds"] >= 1
+    t.noise = noise
+    assert "noise ceiling 8.0%" in verdict_line(table_verdict(t))
