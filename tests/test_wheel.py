@@ -51,7 +51,7 @@ def test_wheel_in_a_fresh_venv_runs_the_three_jobs(tmp_path):
     assert not (site / "conf" / "device" / "wheeltable.yaml").exists() and not list(site.rglob("wheeltable*"))
 
     common = ["budget.queries=5", "searcher=random", "output.plot=false", "output.progress=false"]
-    r = _run([str(bindir / "hwnas-search"), "device=wheeltable", *common, "hydra.run.dir=mine"], work, env)
+    _run([str(bindir / "hwnas-search"), "device=wheeltable", *common, "hydra.run.dir=mine"], work, env)
     assert json.loads((work / "mine" / "summary.json").read_text())["device"] == "wheeltable"
     _run([str(bindir / "hwnas-search"), "device=pixel3", *common, "hydra.run.dir=pub"], work, env)
     assert json.loads((work / "pub" / "summary.json").read_text())["queries"] == 5

@@ -15,7 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hwnas.apps.common import CONF_DIR, check_overrides, with_user_searchpath
+from hwnas.apps.common import CONF_DIR, check_overrides
 from hwnas.errors import ConfigError, HwnasError, exit_on_user_error
 from hwnas.profiling.config import ProfileConfig, store_profile_schemas
 
