@@ -5,11 +5,14 @@ Each group's YAML files in conf/ start from a schema stored here (ConfigStore gr
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+
+from hwnas.errors import ConfigError
 
 
 @dataclass
@@ -35,6 +38,10 @@ class DeviceConfig:
     framework: Optional[str] = None  # pi5: onnx | litert | torchmobile
     task: Optional[str] = None  # pi5: whose network's latency (default: the dataset's task, else cifar100)
     path: Optional[str] = None  # csv: any CSV with index|arch, latency_ms[, energy_mj]; profiled: table JSON
+    # The budget when constraints give none: a fixed one (public devices: about their 30% latency
+    # quantile over the space), else a quantile of this device's latencies (measured devices).
+    default_latency_ms: Optional[float] = None
+    default_latency_quantile: Optional[float] = None
 
 
 @dataclass
@@ -45,7 +52,10 @@ class EvaluatorConfig:
 
 @dataclass
 class ConstraintsConfig:
-    latency_ms: Optional[float] = None  # feasible iff latency <= latency_ms
+    # feasible iff latency <= the budget: latency_ms, else the latency_quantile of the device's
+    # latencies over the space, else the device's default; latency_ms=inf: no latency budget.
+    latency_ms: Optional[float] = None
+    latency_quantile: Optional[float] = None  # in (0, 1]: a budget relative to the device
     energy_mj: Optional[float] = None  # feasible iff energy <= energy_mj (devices with energy)
 
 
@@ -73,6 +83,57 @@ class SearchConfig:
     data_dir: Optional[str] = None  # else $HWNAS_DATA_DIR
     resume: bool = False  # continue the run dir's history.csv instead of starting over
     output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def latency_budget(constraints: ConstraintsConfig, device: DeviceConfig,
+                   latencies: Optional[Callable[[], Any]] = None) -> Optional[float]:
+    """The latency budget in ms (None: no budget) the constraints mean on `device`.
+
+    `latencies()` gives the device's latency of every architecture of the space (an IndexedSource);
+    a quantile budget needs it."""
+    ms, q = constraints.latency_ms, constraints.latency_quantile
+    if ms is not None and q is not None:
+        raise ConfigError("give constraints.latency_ms or constraints.latency_quantile, not both")
+    if ms is None and q is None:
+        ms, q = device.default_latency_ms, device.default_latency_quantile
+        key = "device.default_latency_quantile"
+    else:
+        key = "constraints.latency_quantile"
+    if ms is not None:
+        if not ms > 0:
+            raise ConfigError(f"constraints.latency_ms must be > 0 (inf: no budget), got {ms}")
+        return None if math.isinf(ms) else float(ms)
+    if q is None:
+        return None
+    if not 0 < q <= 1:
+        raise ConfigError(f"{key} must be in (0, 1], got {q}")
+    if latencies is None:
+        raise ConfigError(f"{key}={q}: device {device.name!r} does not price the whole space; "
+                          f"give constraints.latency_ms instead")
+    import numpy as np
+
+    return float(np.quantile(np.asarray(latencies(), dtype=float), q))
+
+
+def budget_label(latency_ms, latency_quantile, default_ms=None, default_quantile=None) -> str:
+    """The budget part of a run dir name (resolver `hwnas_budget`): lat20.0, latq0.3, latinf, latnone."""
+    if latency_ms is None and latency_quantile is None:
+        latency_ms, latency_quantile = default_ms, default_quantile
+    if latency_ms is not None:
+        return f"lat{latency_ms}"
+    return f"latq{latency_quantile}" if latency_quantile is not None else "latnone"
+
+
+def this_machine_table() -> str:
+    """The table `hwnas-profile` writes here with its default settings (device=this_machine)."""
+    from hwnas.profiling.machine import cpu_slug
+
+    return f"cpu-ort-{cpu_slug()}-t1-b1"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("hwnas_budget", budget_label, replace=True)
+    OmegaConf.register_new_resolver("hwnas_this_machine", this_machine_table, replace=True)
 
 
 def store_schemas() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.config import SearchConfig
+from hwnas.config import SearchConfig, latency_budget
 from hwnas.data.paths import resolve_data_dir
 from hwnas.errors import ConfigError
 from hwnas.evaluators import EVALUATORS, Evaluator
@@ -40,26 +40,32 @@ def build_setup(cfg: SearchConfig) -> Setup:
     """Everything a search needs, validated; raises HwnasError on any user mistake."""
     if cfg.budget.queries < 1:
         raise ConfigError(f"budget.queries must be >= 1, got {cfg.budget.queries}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
     data_dir = resolve_data_dir(cfg.data_dir)
     space = SPACES.get(cfg.space.name)(data_dir=data_dir, channels=cfg.space.channels,
                                        cells_per_stage=cfg.space.cells_per_stage)
     source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
     evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir)
     c = cfg.constraints
-    for key, val in (("latency_ms", c.latency_ms), ("energy_mj", c.energy_mj)):
-        if val is not None and not val > 0:
-            raise ConfigError(f"constraints.{key} must be > 0, got {val}")
+    if c.energy_mj is not None and not c.energy_mj > 0:
+        raise ConfigError(f"constraints.energy_mj must be > 0, got {c.energy_mj}")
+    latency_ms = latency_budget(c, cfg.device, source.all_latency if isinstance(source, IndexedSource) else None)
     if c.energy_mj is not None and not source.has_energy:
         raise ConfigError(f"constraints.energy_mj is set but device {cfg.device.name!r} has no energy "
                           f"figures; devices with energy: pi5_onnx, pi5_litert, pi5_torchmobile")
-    problem = SearchProblem(space, source, c.latency_ms, c.energy_mj, cfg.dataset.maximize)
+    problem = SearchProblem(space, source, latency_ms, c.energy_mj, cfg.dataset.maximize)
     scorer = None
     if isinstance(source, IndexedSource):
         lat, energy = source.all_latency(), source.all_energy()
         _check_feasible(problem, lat, energy, cfg)
+        n = len(problem.feasible_pool())
+        if cfg.budget.queries > n:  # a search could never spend the budget: say so now, not after hours
+            raise ConfigError(f"budget.queries={cfg.budget.queries} but only {n} architectures meet the constraints "
+                              f"on device {cfg.device.name!r}; use budget.queries<={n}")
         if evaluator.tabular:
             scorer = FrontScorer(problem.error(evaluator.all_accuracy()), lat, energy,
-                                 c.latency_ms, c.energy_mj if source.has_energy else None)
+                                 latency_ms, c.energy_mj if source.has_energy else None)
     return Setup(space, problem, evaluator, scorer, data_dir)
 
 
@@ -213,7 +219,7 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "device": cfg.device.name,
         "evaluator": cfg.evaluator.name,
         "budget": cfg.budget.queries,
-        "constraints": {"latency_ms": cfg.constraints.latency_ms, "energy_mj": cfg.constraints.energy_mj},
+        "constraints": {"latency_ms": s.problem.latency_budget, "energy_mj": cfg.constraints.energy_mj},
         "objectives": ["error", "latency_ms"] + (["energy_mj"] if s.problem.use_energy else []),
         "queries": len(evals),
         "feasible_queries": len(feas),
@@ -249,7 +255,7 @@ def _plot(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], f
              f"{len(evals)} queries, seed {cfg.seed}")
     plot_front(run_dir / "pareto.png", lat, acc, feas, np.array(front, dtype=int), title=title,
                metric="accuracy (%)" if cfg.dataset.maximize else f"{cfg.dataset.name} error",
-               maximize=cfg.dataset.maximize, latency_budget=cfg.constraints.latency_ms, **extra)
+               maximize=cfg.dataset.maximize, latency_budget=s.problem.latency_budget, **extra)
 
 
 def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: Path, log) -> None:

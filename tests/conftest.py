@@ -14,6 +14,12 @@ os.environ.setdefault("HWNAS_DATA_DIR", str(REPO.parent / "shared" / "benchmarks
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True)
+def _user_home(tmp_path_factory, monkeypatch):
+    """What tests measure (tables, device configs) goes to a temporary user folder, never ~/.local."""
+    monkeypatch.setenv("HWNAS_HOME", str(tmp_path_factory.mktemp("hwnas_home")))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Path(os.environ["HWNAS_DATA_DIR"]).resolve()

@@ -54,5 +54,5 @@ def test_a_public_device_name_is_refused(tmp_path):
     # conf/device/raspi4.yaml is the public benchmark column: a table named so would never be searched.
     r = run_app(f"out_dir={tmp_path}", "device=raspi4", *TINY)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "device name 'raspi4' is a public benchmark device in conf/device/; choose another name" in r.stderr
+    assert "device name 'raspi4' is a public benchmark device in hwnas/conf/device/; choose another name" in r.stderr
     assert not list(tmp_path.iterdir())  # nothing measured or written

@@ -26,7 +26,8 @@ def test_default_search_writes_the_run_dir_contract(tmp_path):
     for name in ("history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["searcher"] == "nsga2" and summary["device"] == "raspi4" and summary["queries"] == 100
+    assert summary["searcher"] == "lanas" and summary["device"] == "raspi4" and summary["queries"] == 100
+    assert summary["constraints"]["latency_ms"] == 20.0  # raspi4's default budget
     header = (out / "history.csv").read_text().splitlines()[0]
     assert header == "query,arch,index,accuracy,latency_ms,feasible"
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -110,3 +111,111 @@ def test_resume_refuses_a_changed_config(tmp_path):
     assert run_app(f"hydra.run.dir={run}", "budget.queries=10", "output.plot=false").returncode == 0
     r = run_app(f"hydra.run.dir={run}", "budget.queries=10", "seed=9", "resume=true")
     assert r.returncode == 2 and "seed (0 then, 9 now)" in r.stderr
+
+
+def run_in(cwd, *args, timeout=300):
+    """The app run from another folder, without hydra.run.dir: outputs land under cwd."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_sweep_over_groups_and_ranges_ends_with_one_table(tmp_path):
+    sweep = tmp_path / "sweep"
+    r = run_app("-m", "searcher=random,nsga2", "seed=range(0,2)", "budget.queries=8", "output.plot=false",
+                "output.progress=false", f"hydra.sweep.dir={sweep}")
+    assert r.returncode == 0, r.stderr
+    rows = (sweep / "summary.csv").read_text().splitlines()
+    assert rows[0].split(",")[:4] == ["job", "searcher", "device", "seed"]
+    got = sorted((row.split(",")[1], row.split(",")[3]) for row in rows[1:])
+    assert got == [("nsga2", "0"), ("nsga2", "1"), ("random", "0"), ("random", "1")]
+    assert all(",ok," in row for row in rows[1:])
+    assert "sweep of 4 runs" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["-m", "searcher=random,nope"], ["-m", "searcher=choice(random,nope)"],
+                                  ["searcher=nope"]])
+def test_sweep_forms_are_checked_value_by_value(tmp_path, args):
+    r = run_in(tmp_path, *args)
+    assert r.returncode == 2 and r.stderr.strip() == ("hwnas: error: unknown searcher 'nope'; valid searchers: agnet, "
+                                                      "ganas, lanas, nsga2, nsga3, random, regularized_evolution")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("arg, expected", [
+    ("sercher=random", "unknown key 'sercher'; did you mean 'searcher'?"),
+    ("searcher=nsga2 searcher.pop_sise=3", "unknown key 'searcher.pop_sise' with searcher=nsga2; did you mean "
+                                           "'searcher.pop_size'?"),
+    ("constraints.latency_m=3", "unknown key 'constraints.latency_m'; did you mean 'constraints.latency_ms'?"),
+])
+def test_mistyped_key_is_one_line_with_the_nearest_key(tmp_path, arg, expected):
+    r = run_in(tmp_path, *arg.split())
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"hwnas: error: {expected}"]
+
+
+@pytest.mark.parametrize("arg, expected", [
+    ("seed=-1", "seed must be an integer >= 0, got -1"),
+    ("budget.queries=100000", "budget.queries=100000 but only 4576 architectures meet the constraints on device "
+                              "'raspi4'; use budget.queries<=4576"),
+    ("constraints.latency_quantile=1.5", "constraints.latency_quantile must be in (0, 1], got 1.5"),
+])
+def test_rejected_search_leaves_nothing_behind(tmp_path, arg, expected):
+    r = run_in(tmp_path, arg)
+    assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == [], "a rejected run leaves no outputs/.../.hydra"
+
+
+def test_device_default_budget_quantile_and_none_name_the_run_dir(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    common = ["device=pixel3", "budget.queries=5", "output.plot=false", "output.progress=false", "searcher=random"]
+    r = run_in(tmp_path, *common)
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "outputs").glob("*/*")
+    assert run.name.startswith("random-lat7.5-q5")  # pixel3's own default, not the Pi's 20 ms
+    assert json.loads((run / "summary.json").read_text())["constraints"]["latency_ms"] == 7.5
+    assert not list(run.glob("*.log"))  # no empty search.log
+
+    r = run_in(tmp_path, *common, "constraints.latency_quantile=0.5")
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "outputs").glob("*/random-latq0.5-*")
+    lat = pd.read_csv(Path(os.environ["HWNAS_DATA_DIR"]) / "nb201_latency_ms.csv")
+    budget = json.loads((run / "summary.json").read_text())["constraints"]["latency_ms"]
+    assert budget > 0 and budget == pytest.approx(np.quantile(lat["pixel3"].to_numpy(), 0.5), rel=0.05)
+
+    r = run_in(tmp_path, *common, "constraints.latency_ms=inf")
+    assert r.returncode == 0, r.stderr
+    (run,) = (tmp_path / "outputs").glob("*/random-latinf-*")
+    assert json.loads((run / "summary.json").read_text())["constraints"]["latency_ms"] is None
+
+
+def test_this_machine_without_a_table_says_run_hwnas_profile(tmp_path):
+    r = run_in(tmp_path, "device=this_machine", "budget.queries=5")
+    assert r.returncode == 2 and "hwnas-profile" in r.stderr and "Traceback" not in r.stderr
+    from hwnas.profiling.machine import cpu_slug
+
+    assert f"cpu-ort-{cpu_slug()}-t1-b1.json" in r.stderr
+
+
+@pytest.mark.parametrize("module", ["hwnas.apps.search", "hwnas.apps.profile", "hwnas.apps.export"])
+def test_app_start_up_does_not_import_torch(module):
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("module, first, example", [
+    ("hwnas.apps.search", "hwnas-search: search a space", "hwnas-search -m searcher=lanas,nsga2"),
+    ("hwnas.apps.profile", "hwnas-profile: measure", "hwnas-profile && hwnas-search device=this_machine"),
+    ("hwnas.apps.export", "hwnas-export: the Pareto models", "hwnas-export run="),
+])
+def test_help_says_what_it_does_and_hides_internal_groups(tmp_path, module, first, example):
+    r = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(first) and example in r.stdout
+    assert "schema/" not in r.stdout and "hydra/" not in r.stdout

@@ -1,16 +1,17 @@
 """`hwnas-export run=<run dir>`: the Pareto models of a search as verified ONNX (+ TensorRT).
 
-See README.md, "Job 3: hwnas-export". Configuration: conf/export.yaml, schema hwnas/export/config.py.
+See README.md, "Job 3: hwnas-export". Configuration: hwnas/conf/export.yaml, schema hwnas/export/config.py.
 """
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hwnas.apps.common import CONF_DIR
+from hwnas.apps.common import check_overrides
 from hwnas.errors import HwnasError, exit_on_user_error
 from hwnas.export.config import ExportConfig, store_export_schema
 
@@ -18,9 +19,9 @@ log = logging.getLogger("hwnas.export")
 store_export_schema()
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base=None)
+@hydra.main(config_path="pkg://hwnas.conf", config_name="export", version_base=None)
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     from hwnas.export.pipeline import run_export
     from hwnas.io import write_text_atomic
 
@@ -39,6 +40,11 @@ def main(cfg: DictConfig) -> None:
         lat = m["measured_latency_ms"]
         log.info("  %s  %s  max abs err %.2e  ORT CPU %.3f ms  TensorRT: %s", m["name"], m["arch"],
                  m["verification"]["max_abs_err"], lat["median"], m["tensorrt"]["status"])
+
+
+def main() -> None:
+    check_overrides(sys.argv[1:], (), "export")
+    _hydra_main()
 
 
 if __name__ == "__main__":

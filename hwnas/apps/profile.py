@@ -1,8 +1,9 @@
-"""`hwnas-profile`: measure a device's latency table (Hydra app, conf/profile/profile.yaml).
+"""`hwnas-profile`: measure a device's latency table (Hydra app, hwnas/conf/profile/profile.yaml).
 
 Times every distinct operation of the space with the chosen runner, then whole architectures
 end to end to calibrate and validate the table. Resumable: rerun the same command after an
-interruption and only what is missing is measured.
+interruption and only what is missing is measured. The table and its device config go to the
+user folder (hwnas/userdirs.py; HWNAS_HOME overrides), never into the installed package.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from hwnas.apps.common import CONF_DIR, check_group_choices
+from hwnas.apps.common import CONF_DIR, check_overrides
 from hwnas.errors import ConfigError, HwnasError, exit_on_user_error
 from hwnas.profiling.config import ProfileConfig, store_profile_schemas
 
 PROFILE_CONF = CONF_DIR / "profile"
+GROUPS = ("runner",)
 log = logging.getLogger("hwnas.profile")
 store_profile_schemas()
 
@@ -75,7 +77,7 @@ def make_runner(cfg: ProfileConfig):
 
 
 def check_device_name(name: str) -> None:
-    """Refuse a table name that is already a device of conf/device/ other than a profiled table.
+    """Refuse a table name that is already a shipped device (hwnas/conf/device/) other than a profiled table.
 
     `hwnas-search device=<name>` would then search that device (e.g. the public raspi4 column),
     not the table measured here."""
@@ -89,20 +91,23 @@ def check_device_name(name: str) -> None:
     except Exception:  # unreadable: treat it as taken
         kind = None
     if kind != "profiled":
-        raise ConfigError(f"device name {name!r} is a public benchmark device in conf/device/; "
+        raise ConfigError(f"device name {name!r} is a public benchmark device in hwnas/conf/device/; "
                           f"choose another name for your table")
 
 
 def register_device(name: str) -> Path | None:
-    """conf/device/<name>.yaml for a table in latency_tables/, so `hwnas-search device=<name>` works."""
+    """<user conf dir>/device/<name>.yaml for a table in the user's tables, so that
+    `hwnas-search device=<name>` finds it (the apps put the user conf dir on Hydra's search path)."""
     from hwnas.io import write_text_atomic
+    from hwnas.userdirs import user_device_conf_dir
 
-    path = CONF_DIR / "device" / f"{name}.yaml"
-    if path.exists():
+    path = user_device_conf_dir() / "device" / f"{name}.yaml"
+    if path.exists() or (CONF_DIR / "device" / f"{name}.yaml").exists():
         return None
-    write_text_atomic(path, f"# Latency table latency_tables/{name}.json measured by hwnas-profile\n"
+    write_text_atomic(path, f"# Latency table {name}.json measured by hwnas-profile (in the user's tables)\n"
                             f"defaults:\n  - /schema/device/base@_here_\n  - _self_\n"
-                            f"name: {name}\nkind: profiled\npath: null  # default: latency_tables/<name>.json\n")
+                            f"name: {name}\nkind: profiled\npath: null  # found by name in the user's tables\n"
+                            f"default_latency_quantile: 0.3  # the budget unless given\n")
     return path
 
 
@@ -113,7 +118,7 @@ def run_recalibration(cfg: ProfileConfig):
     from hwnas.spaces import SPACES
 
     if not cfg.device:
-        raise ConfigError("recalibrate=true needs device=<table name> (latency_tables/<name>.json or out_dir)")
+        raise ConfigError("recalibrate=true needs device=<table name> (a table in the user's tables, latency_tables/ or out_dir)")
     space = SPACES.get(cfg.space)()
     path = table_path(cfg.device, cfg.out_dir)
     table = LatencyTable.load(path)
@@ -129,9 +134,10 @@ def run_recalibration(cfg: ProfileConfig):
 
 def run_profile(cfg: ProfileConfig):
     from hwnas.latency.model import CALIBRATIONS
-    from hwnas.latency.table import TABLE_DIR, LatencyTable, table_path
+    from hwnas.latency.table import LatencyTable, table_path
     from hwnas.profiling.profiler import profile
     from hwnas.spaces import SPACES
+    from hwnas.userdirs import user_tables_dir
 
     if cfg.calibration not in ("auto", *CALIBRATIONS):
         raise ConfigError(f"calibration={cfg.calibration!r}: use auto or one of {', '.join(CALIBRATIONS)}")
@@ -148,7 +154,7 @@ def run_profile(cfg: ProfileConfig):
     except BaseException:
         runner.close()
         raise
-    path = table_path(device, cfg.out_dir)
+    path = table_path(device, cfg.out_dir or user_tables_dir())  # never into the package
     fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape}
     settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,
                 "calibrate": cfg.calibrate, "validate": cfg.validate}
@@ -159,7 +165,7 @@ def run_profile(cfg: ProfileConfig):
                          cfg.progress, plot, cfg.calibration)
     finally:
         runner.close()
-    if Path(cfg.out_dir or TABLE_DIR).resolve() == TABLE_DIR.resolve():
+    if Path(cfg.out_dir or user_tables_dir()).resolve() == user_tables_dir().resolve():
         report.extra["device_config"] = register_device(device)
     report.extra["device"] = device
     report.extra["overhead_probes"] = sum(e["op"] == "noop" for e in table.entries.values())
@@ -207,22 +213,24 @@ def _run(cfg: DictConfig) -> None:
     if typed.plot and rep.validation:
         log.info("plot: %s", rep.path.with_suffix(".png"))
     if rep.extra.get("device_config"):
-        log.info("registered conf/device/%s.yaml", device)
-    from hwnas.latency.table import TABLE_DIR
+        log.info("registered device config %s", rep.extra["device_config"])
+    from hwnas.latency.table import table_path
+    from hwnas.userdirs import user_device_conf_dir
 
-    if rep.path.parent.resolve() == TABLE_DIR.resolve() and (CONF_DIR / "device" / f"{device}.yaml").exists():
+    known = any((d / "device" / f"{device}.yaml").exists() for d in (CONF_DIR, user_device_conf_dir()))
+    if known and table_path(device).resolve() == rep.path.resolve():
         log.info("search with it: hwnas-search device=%s", device)
     else:
         log.info("search with it: hwnas-search device=profiled device.name=%s device.path=%s", device, rep.path)
 
 
-@hydra.main(config_path=str(PROFILE_CONF), config_name="profile", version_base=None)
+@hydra.main(config_path="pkg://hwnas.conf.profile", config_name="profile", version_base=None)
 def _hydra_main(cfg: DictConfig) -> None:
     _run(cfg)
 
 
 def main() -> None:
-    check_group_choices(sys.argv[1:], ("runner",), PROFILE_CONF)
+    check_overrides(sys.argv[1:], GROUPS, "profile", conf_module="hwnas.conf.profile", conf_dir=PROFILE_CONF)
     _hydra_main()
 
 

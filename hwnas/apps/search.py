@@ -1,4 +1,8 @@
-"""`hwnas-search`: search a space under hardware constraints (Hydra app, conf/search.yaml)."""
+"""`hwnas-search`: search a space under hardware constraints (Hydra app, hwnas/conf/search.yaml).
+
+Imports nothing heavy at start-up (no torch): `--help` and a mistyped option answer at once;
+the search itself is imported when a job runs.
+"""
 from __future__ import annotations
 
 import sys
@@ -6,31 +10,46 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-import hwnas.searchers  # noqa: F401  (registers searchers and their config schemas)
-from hwnas.apps.common import CONF_DIR, check_group_choices
-from hwnas.config import store_schemas
-from hwnas.errors import exit_on_user_error
-from hwnas.search import search
+import hwnas.searchers  # noqa: F401  (stores the searchers' config schemas; imports no searcher)
+from hwnas.apps.common import CONF_DIR, check_overrides, discard_rejected_run_dir, with_user_searchpath
+from hwnas.apps.sweep import ERROR_FILE
+from hwnas.config import register_resolvers, store_schemas
+from hwnas.errors import HwnasError
 
 GROUPS = ("space", "dataset", "device", "evaluator", "searcher")
 store_schemas()
+register_resolvers()
 
 
-@exit_on_user_error
 def _run(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    search(OmegaConf.to_object(cfg), run_dir)
+    from hwnas.search import search
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        search(OmegaConf.to_object(cfg), run_dir)
+    except HwnasError as exc:
+        print(f"hwnas: error: {exc}", file=sys.stderr, flush=True)
+        if hc.mode == RunMode.MULTIRUN:  # the sweep goes on; its summary table shows this job failed
+            from hwnas.io import write_text_atomic
+
+            write_text_atomic(run_dir / ERROR_FILE, f"{exc}\n")
+            return
+        discard_rejected_run_dir(run_dir)
+        raise SystemExit(2) from None
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="search", version_base=None)
+@hydra.main(config_path=f"pkg://{'hwnas.conf'}", config_name="search", version_base=None)
 def _hydra_main(cfg: DictConfig) -> None:
     _run(cfg)
 
 
 def main() -> None:
-    check_group_choices(sys.argv[1:], GROUPS)
+    check_overrides(sys.argv[1:], GROUPS, "search", conf_dir=CONF_DIR)
+    sys.argv[1:] = with_user_searchpath(sys.argv[1:])
     _hydra_main()
 
 

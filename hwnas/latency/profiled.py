@@ -1,7 +1,8 @@
 """Device kind `profiled`: latencies predicted from a latency table hwnas measured itself
 (`hwnas-profile`), i.e. table sum + the table's calibration (hwnas/latency/model.py).
 
-`device=<name>` reads latency_tables/<name>.json (conf/device/<name>.yaml); `device.path` may
+`device=<name>` reads <name>.json from the user's tables, else the shipped latency_tables/
+(hwnas/latency/table.py: table_dirs); `device.path` may
 point at any table JSON. For NAS-Bench-201 every architecture is priced at construction (one
 vectorised gather), so the source is an IndexedSource like the public tables: searchers,
 constraints and the true-front scoring work unchanged.
@@ -21,9 +22,17 @@ from hwnas.spaces.base import SearchSpace
 
 
 def resolve_table_path(cfg: DeviceConfig) -> Path:
-    from hwnas.latency.table import table_path
+    """device.path, else the table named device.name in the user's tables or the shipped ones."""
+    from hwnas.latency.table import table_dirs, table_path
 
-    return Path(os.path.expanduser(cfg.path)) if cfg.path else table_path(cfg.name)
+    if cfg.path:
+        return Path(os.path.expanduser(cfg.path))
+    path = table_path(cfg.name)
+    if not path.is_file():
+        where = " or ".join(str(d) for d in table_dirs())
+        raise ConfigError(f"no latency table {cfg.name}.json in {where}; measure it with `hwnas-profile` "
+                          f"(device=this_machine means the table hwnas-profile writes with its default settings)")
+    return path
 
 
 def this_machine_fingerprint(table) -> dict | None:

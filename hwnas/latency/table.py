@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +39,17 @@ SCHEMA_VERSION = 1
 # What to do about a file that is not a table: it may be the user's own (device.path), so never "delete it".
 FIX_HINT = ("point device.path at a table written by hwnas-profile, or re-run hwnas-profile (overwrite=true) "
             "to rewrite it")
-TABLE_DIR = Path(__file__).resolve().parents[2] / "latency_tables"
+
+def _shipped_table_dir() -> Path:
+    """The committed tables: latency_tables/ of a source checkout (editable install), else the copy
+    a wheel installs under <prefix>/share/hwnas/latency_tables (pyproject data-files)."""
+    checkout = Path(__file__).resolve().parents[2] / "latency_tables"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "hwnas" / "latency_tables"
+
+
+TABLE_DIR = _shipped_table_dir()  # read-only: what the user measures goes to userdirs.user_tables_dir()
 TIMING_FIELDS = tuple(Timing.__dataclass_fields__)
 
 
@@ -77,8 +88,22 @@ class FingerprintMismatch(HwnasError):
     """A table was measured under other settings or on another machine."""
 
 
+def table_dirs() -> list[Path]:
+    """Where a table is looked up by name, first match wins: the user's tables, then the shipped ones."""
+    from hwnas.userdirs import user_tables_dir
+
+    return [user_tables_dir(), TABLE_DIR]
+
+
 def table_path(device: str, out_dir: str | Path | None = None) -> Path:
-    return Path(out_dir if out_dir is not None else TABLE_DIR) / f"{device}.json"
+    """out_dir/<device>.json; without out_dir the first existing one of table_dirs(), else the
+    user's (where hwnas-profile writes it)."""
+    if out_dir is not None:
+        return Path(out_dir) / f"{device}.json"
+    for d in table_dirs():
+        if (d / f"{device}.json").is_file():
+            return d / f"{device}.json"
+    return table_dirs()[0] / f"{device}.json"
 
 
 def fingerprint_diff(a: dict, b: dict) -> list[str]:

@@ -39,7 +39,7 @@ class ProfileConfig:
     # | per_op (per-op-class factors, ridge-shrunk to linear) | layout (+ cost per NCHWc layout conversion)
     calibration: str = "auto"
     recalibrate: bool = False  # refit calibration/validation from the table's stored timings; times nothing
-    out_dir: Optional[str] = None  # default: latency_tables/ of this checkout
+    out_dir: Optional[str] = None  # default: the user's tables (hwnas/userdirs.py: user_tables_dir)
     overwrite: bool = False  # measure afresh instead of resuming an existing table
     progress: bool = True
     plot: bool = True  # <out_dir>/<device>.png: predicted vs measured

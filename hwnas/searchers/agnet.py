@@ -20,8 +20,6 @@ iteration then:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -36,35 +34,10 @@ from hwnas.searchers._generative import (
 )
 from hwnas.searchers.agnet_generator import CategoricalVAE
 from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.configs import AGNetConfig
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
 from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
-
-
-@dataclass
-class AGNetConfig:
-    name: str = "agnet"
-    n_init: int = 20  # random feasible architectures queried before the first iteration
-    batch_size: int = 10  # queries per iteration (the paper uses 16 on larger budgets)
-    latent: int = 8
-    hidden: int = 64
-    lr: float = 3e-3
-    pretrain_samples: int = 2000  # unlabelled architectures (no queries) for the VAE
-    pretrain_steps: int = 300
-    finetune_steps: int = 30  # weighted-retraining steps per iteration
-    weight_k: float = 0.05  # w = 1 / (k N + rank): smaller k, more weight on the best
-    guide_steps: int = 10  # surrogate-gradient steps per iteration
-    guide_samples: int = 128
-    guide_weight: float = 0.5  # scale of the surrogate loss against the retraining loss
-    tau: float = 1.0  # Gumbel-softmax temperature
-    n_candidates: int = 512  # generated per iteration
-    candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
-    acq_candidates: int = 128  # candidates scored by EHVI (the optimistic Pareto-best of them)
-    ehvi_samples: int = 32
-    surrogate_members: int = 5
-    surrogate_hidden: int = 64
-    surrogate_steps: int = 150
-    objective: str = "pareto"  # pareto: as above; accuracy: error-rank weights, no latency pull, EI batch
 
 
 @register_searcher("agnet", AGNetConfig)

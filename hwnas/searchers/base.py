@@ -18,6 +18,7 @@ from hwnas.config import store_searcher_schema
 from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.registry import Registry
+from hwnas.searchers import SEARCHER_MODULES
 from hwnas.spaces.base import Arch
 
 
@@ -94,7 +95,7 @@ class SearcherEntry:
     config: type
 
 
-SEARCHERS: Registry[SearcherEntry] = Registry("searcher")
+SEARCHERS: Registry[SearcherEntry] = Registry("searcher", lazy=SEARCHER_MODULES)  # modules load on first get
 
 
 def register_searcher(name: str, config: type) -> Callable[[type[Searcher]], type[Searcher]]:

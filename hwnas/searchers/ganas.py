@@ -22,8 +22,6 @@ Choices, and why:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
@@ -38,28 +36,8 @@ from hwnas.searchers._generative import (
     vectors_to_onehot,
 )
 from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.configs import GANASConfig
 from hwnas.spaces.base import Arch
-
-
-@dataclass
-class GANASConfig:
-    name: str = "ganas"
-    n_init: int = 20  # random feasible architectures queried before the first iteration
-    batch_size: int = 10  # queries per iteration
-    top_k: int = 10  # size of the "real" set (10 beat 20 and 5 on NB-201 in a 5-seed check)
-    hidden: int = 32  # GRU and MLP width
-    lr: float = 5e-3
-    d_steps: int = 20  # discriminator updates per iteration
-    g_rounds: int = 3  # generator rounds per iteration: sample from the old policy, then PPO epochs
-    g_samples: int = 128  # architectures sampled per round
-    ppo_epochs: int = 4
-    clip: float = 0.2  # PPO ratio clip
-    entropy_coef: float = 0.01  # keeps the policy from collapsing on a few architectures
-    infeasible_reward: float = -1.0  # reward of a generated architecture over budget or degenerate
-    n_candidates: int = 256  # generated per iteration to pick the batch from
-    candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
-    rank_by_discriminator: bool = True  # batch = most "real"-looking samples; False: in sampling order
-    objective: str = "pareto"  # pareto: top-k by non-dominated rank + crowding; accuracy: by error alone
 
 
 class _Policy(nn.Module):

@@ -37,24 +37,8 @@ from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher, require_int, require_real
+from hwnas.searchers.configs import LaNASConfig
 from hwnas.spaces.base import Arch
-
-
-@dataclass
-class LaNASConfig:
-    name: str = "lanas"
-    depth: int = 4  # tree height: up to 2**depth leaves
-    min_split: int = 8  # a node splits only with at least this many samples (and both children >= 2)
-    cp: float = 0.5  # UCB exploration constant (utilities are in [0, 1])
-    n_init: int = 10  # random feasible samples before the first tree
-    relearn_every: int = 1  # queries between two tree fits (every query: measured best, ~ms each)
-    batch_size: int = 1  # architectures per ask (one MCTS selection)
-    objective: str = "pareto"  # pareto: non-dominated rank on (error, latency[, energy]); accuracy: error only
-    l2: float = 1.0  # logistic regression's L2 penalty
-    surrogate: bool = False  # rank in-region candidates by a JointSurrogate (EHVI / EI) instead of uniform
-    surrogate_every: int = 5  # queries between two surrogate fits
-    n_candidates: int = 200  # in-region candidates scored by the surrogate (or rejection-sampled per try)
-    sample_tries: int = 20  # rejection-sampling rounds in a non-tabular space before backing off to the parent
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25) -> tuple[np.ndarray, float]:

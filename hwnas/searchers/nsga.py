@@ -7,8 +7,6 @@ their free violation and no accuracy query is spent on them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from pymoo.core.evaluator import Evaluator as PymooEvaluator
 from pymoo.core.problem import Problem
@@ -21,25 +19,10 @@ from pymoo.problems.static import StaticProblem
 
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.configs import NSGA2Config, NSGA3Config
 from hwnas.spaces.base import Arch
 
 _UNQUERIED_ERROR = 1e3  # error pymoo sees for a member no query was spent on
-
-
-@dataclass
-class NSGA2Config:
-    name: str = "nsga2"
-    pop_size: int = 20
-    crossover_prob: float = 0.9
-    crossover_eta: float = 15.0
-    mutation_eta: float = 20.0
-    max_empty_generations: int = 200  # generations without one feasible member before giving up
-
-
-@dataclass
-class NSGA3Config(NSGA2Config):
-    name: str = "nsga3"
-    n_partitions: int = 12  # Das-Dennis reference directions (2 objectives: 13 directions)
 
 
 class _VectorProblem(Problem):

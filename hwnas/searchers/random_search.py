@@ -1,17 +1,10 @@
 """Random search: uniformly random feasible architectures, without repeats (honest baseline)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.configs import RandomConfig
 from hwnas.spaces.base import Arch
-
-
-@dataclass
-class RandomConfig:
-    name: str = "random"
-    batch_size: int = 1
 
 
 @register_searcher("random", RandomConfig)

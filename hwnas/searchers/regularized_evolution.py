@@ -8,23 +8,14 @@ population then spreads along the accuracy-latency front instead of collapsing o
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.configs import RegularizedEvolutionConfig
 from hwnas.spaces.base import Arch
-
-
-@dataclass
-class RegularizedEvolutionConfig:
-    name: str = "regularized_evolution"
-    population_size: int = 20
-    sample_size: int = 5
-    objective: str = "sweep"  # sweep: random latency cap per tournament; constrained: accuracy under the budget
-    mutation_tries: int = 50  # re-mutate while the child is infeasible or already seen
 
 
 @register_searcher("regularized_evolution", RegularizedEvolutionConfig)

@@ -1,0 +1,1 @@
+"""Hydra configs of the three apps (package data: `pkg://hwnas.conf`)."""

@@ -1,0 +1,1 @@
+"""hwnas-profile's config root (`pkg://hwnas.conf.profile`)."""
