@@ -75,7 +75,7 @@ def test_app_verification_failure(run_dir, tmp_path):
 
     from hwnas.export.config import ExportConfig
     from hwnas.export.pipeline import build_model, make_space
-    from hwnas.export.run import load_run
+    from hwnas.rundir import load_run
 
     space = make_space(load_run(run_dir), None)
     model = build_model(space, space.parse(ALL_OPS), 10, 3, ExportConfig(run=str(run_dir)))

@@ -5,14 +5,14 @@ import json
 
 import pytest
 import torch
-from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, make_run
+from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, edit_config, make_run
 
 from hwnas.errors import HwnasError
 from hwnas.export.checks import compare_outputs, sha256_file, verify_onnx
 from hwnas.export.config import ExportConfig
 from hwnas.export.pipeline import build_model, run_export
-from hwnas.export.run import load_run
 from hwnas.onnx_io import check_onnx
+from hwnas.rundir import load_run
 
 MODEL_KEYS = {"name", "arch", "index", "status", "error", "file", "predicted", "is_connected",
               "device_latency_ms", "device_latency_note", "params", "macs", "flops", "flops_note", "simplify",
@@ -146,9 +146,7 @@ def test_unwritable_output_dir(run_dir):
 
 
 def test_dataset_the_space_cannot_build(run_dir):
-    summary = json.loads((run_dir / "summary.json").read_text())
-    (run_dir / "summary.json").write_text(json.dumps({**summary, "dataset": "darcy"}))
-    (run_dir / ".hydra" / "config.yaml").unlink()
+    edit_config(run_dir, "dataset", name="darcy")
     with pytest.raises(HwnasError, match="no NAS-Bench-201 network for dataset 'darcy'"):
         run_export(cfg(run_dir))
 
@@ -179,8 +177,7 @@ def test_one_checkpoint_for_many_archs_is_refused(run_dir, tmp_path):
 
 def test_other_dataset_shapes_and_energy(tmp_path, nb201, data_dir):
     run_dir = make_run(tmp_path / "run", nb201, data_dir=data_dir)
-    cfg_file = run_dir / ".hydra" / "config.yaml"
-    cfg_file.write_text(cfg_file.read_text().replace("name: cifar10", "name: ninapro"))
+    edit_config(run_dir, "dataset", name="ninapro")
     for name in ("pareto.csv", "history.csv"):  # a device with energy adds a column
         lines = (run_dir / name).read_text().splitlines()
         (run_dir / name).write_text("\n".join([lines[0] + ",energy_mj"] + [ln + ",1.5" for ln in lines[1:]]) + "\n")
