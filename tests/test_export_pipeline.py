@@ -10,7 +10,8 @@ from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, edit_config, make_ru
 from hwnas.errors import HwnasError
 from hwnas.export.checks import compare_outputs, sha256_file, verify_onnx
 from hwnas.export.config import ExportConfig
-from hwnas.export.pipeline import build_model, run_export
+from hwnas.export.pipeline import build_model, device_latency, run_export
+from hwnas.export.report import sig3, summary_lines, verdict
 from hwnas.onnx_io import check_onnx
 from hwnas.rundir import load_run
 
@@ -111,9 +112,12 @@ def test_verification_failure_quarantines_the_file(run_dir, monkeypatch):
         return real(actual + 1.0, expected, atol, rtol)
 
     monkeypatch.setattr("hwnas.export.checks.compare_outputs", broken)
-    with pytest.raises(HwnasError, match="2 of 2 exports failed.*differs from torch"):
+    with pytest.raises(HwnasError, match="2 of 2 exports failed.*differs from torch") as info:
         run_export(cfg(run_dir, archs=[SKIPS, CONV1]))
     out = run_dir / "export"
+    lines = summary_lines(info.value.manifest, out)
+    assert "0 of 2 verified, 2 FAILED" in lines[0]
+    assert all(" FAILED (max rel err " in ln and "x tolerance)" in ln for ln in lines[1:])
     m = json.loads((out / "manifest.json").read_text())
     assert m["counts"]["failed"] == 2
     for e in m["models"]:
@@ -212,3 +216,23 @@ def test_random_init_is_seeded_and_leaves_the_global_rng_alone(run_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("predicted", [-0.4, 0.0, float("nan")])
+def test_a_non_positive_device_latency_is_not_recorded(run_dir, monkeypatch, predicted):
+    # A miscalibrated profiled table can predict a negative latency: null, with the reason.
+    monkeypatch.setattr("hwnas.export.pipeline.profiled_device_latency", lambda *a, **k: predicted)
+    (e,) = run_export(cfg(run_dir, archs=[SKIPS], plot=False))["models"]
+    assert e["device_latency_ms"] is None and "not a latency" in e["device_latency_note"]
+    assert device_latency("pi", 1.25) == (1.25, "profiled latency table for pi")
+
+
+def test_printed_figures_are_rounded_and_verdicts_spelled_out():
+    assert [sig3(x) for x in (1.23456, 12.3456, 1234.5, 0.0123456, None)] == ["1.23", "12.3", "1230", "0.0123", "-"]
+    ok = {"status": "ok", "verification": {"passed": True, "max_abs_err": 11.5, "max_rel_err": 2.1e-6,
+                                           "tol_ratio": 0.02}}
+    assert verdict(ok) == "verified (max rel err 2.1e-06)"
+    bad = {"status": "failed", "verification": {"passed": False, "max_abs_err": 11.5, "max_rel_err": 0.3,
+                                                "tol_ratio": 3.14159}}
+    assert verdict(bad) == "FAILED (max rel err 3.0e-01, 3.14x tolerance)"
+    assert verdict({"status": "failed", "verification": None}) == "FAILED"
