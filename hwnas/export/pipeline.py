@@ -335,7 +335,8 @@ def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
     """
     validate_config(cfg)
     run = load_run(cfg.run)
-    out = Path(cfg.out).expanduser() if cfg.out else run.path / "export"
+    # Resolved: `out=.` has a name to stage beside, and a symlinked out keeps its link.
+    out = (Path(cfg.out).expanduser() if cfg.out else run.path / "export").resolve()
     data_dir = cfg.data_dir or run.summary.get("data_dir")
     if data_dir is not None and not Path(data_dir).is_dir():
         data_dir = None  # a run from another machine: fall back to $HWNAS_DATA_DIR
