@@ -183,7 +183,11 @@ def publish(staging: Path, out: Path, model_names: set[str], in_place: bool) -> 
         abandon(staging)
         raise HwnasError(f"cannot replace {out} with the new export ({exc.strerror or exc}); the previous "
                          f"export is untouched; pass out=<another folder>") from None
-    os.rename(staging, out)
+    try:
+        os.rename(staging, out)
+    finally:
+        if not out.exists():  # interrupted between the renames (Ctrl-C): the previous export returns
+            os.rename(backup, out)
     shutil.rmtree(backup, ignore_errors=True)
 
 
