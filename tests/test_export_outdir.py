@@ -201,3 +201,25 @@ def test_an_export_cleans_dead_temp_files_in_its_folder(run_dir):
     orphan.write_text("{half")
     run_export(cfg(run_dir, archs=[SKIPS]))
     assert not orphan.exists() and hwnas_leftovers(out) == []
+
+
+def test_ctrl_c_between_the_renames_puts_the_previous_export_back(tmp_path, monkeypatch):
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "manifest.json").write_text("old")
+    staging = outdir.begin(out, in_place=False)
+    (staging / "manifest.json").write_text("new")
+    real, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:  # staging -> out
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(outdir.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        outdir.publish(staging, out, set(), in_place=False)
+    monkeypatch.setattr(outdir.os, "rename", real)
+    assert (out / "manifest.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith("-old")] == []
