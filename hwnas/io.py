@@ -1,8 +1,14 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename."""
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+A temporary file is named `.<target name>.hwnas-<pid>-<random><suffix>`: the pid of its
+writer, so the leftovers of a killed writer (kill -9 skips every cleanup) can be told
+from the file of a live one and removed by `clean_stale_temps`.
+"""
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +20,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path.name), suffix=suffix or ".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -24,6 +30,57 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+TEMP_TAG = "hwnas-"
+_TEMP_RE = re.compile(r"^\..+\." + TEMP_TAG + r"(\d+)-")
+
+
+def temp_prefix(name: str, pid: int | None = None) -> str:
+    """Start of the name of a temporary file (or folder) that stands for `name` while it is written."""
+    return f".{name}.{TEMP_TAG}{os.getpid() if pid is None else pid}-"
+
+
+def temp_owner(name: str) -> int | None:
+    """pid encoded in a temporary name made by temp_prefix; None for any other name."""
+    m = _TEMP_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (on this machine's pid namespace)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files in `folder` whose writer is dead (killed mid-write); returns them.
+
+    Only plain files named by temp_prefix are touched: a live writer's file, a user's file
+    and folders are left alone.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no folder yet: nothing to clean
+        return removed
+    for entry in entries:
+        pid = temp_owner(entry.name)
+        if pid is None or pid == os.getpid() or pid_alive(pid) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except FileNotFoundError:  # another process cleaned it first
+            pass
+    return removed
 
 
 def _mode_for(path: Path) -> int:

@@ -1,15 +1,27 @@
-"""The run directory of `hwnas-search`: history.csv written as it goes, read back to resume."""
+"""The run directory of `hwnas-search`: its file names, config.json, history.csv written as it
+goes and read back to resume, and the whole directory read back for `hwnas-export`.
+
+config.json is the one record of what was searched (the full resolved config): export
+rebuilds the network from it alone, never from Hydra's optional `.hydra/` folder.
+"""
 from __future__ import annotations
 
 import csv
 import io
+import json
+import math
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from hwnas.errors import DataError, HwnasError
-from hwnas.io import write_text_atomic
+from hwnas.io import write_json_atomic, write_text_atomic
 from hwnas.problem import Evaluation
 from hwnas.spaces.base import Arch, SearchSpace
+
+HISTORY, PARETO, SUMMARY, PLOT, CONFIG = "history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json"
+RUN_FILES = (HISTORY, PARETO, SUMMARY, PLOT, CONFIG)
+RERUN = "re-run the search with this version of hwnas"
 
 BASE_COLUMNS = ["query", "arch", "index", "accuracy", "latency_ms", "feasible"]
 
@@ -86,3 +98,201 @@ def write_rows_csv(path: Path, with_energy: bool, rows: Sequence[tuple[int, Eval
     text = _line(columns(with_energy)) + "".join(_line(row_of(q, ev, i)) for q, ev, i in rows)
     write_text_atomic(path, text)
 
+
+
+# --- config.json -------------------------------------------------------------------------
+
+def config_record(cfg: Any) -> dict:
+    """The search config as config.json stores it: everything that decides the result."""
+    rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
+    rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
+    for key in ("resume", "output"):
+        rec.pop(key, None)
+    rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
+    return rec
+
+
+def write_config(run_dir: Path, record: dict) -> None:
+    write_json_atomic(run_dir / CONFIG, record)
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """config.json as a dict; None when absent. A corrupt file is a DataError."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: corrupt JSON ({exc}); {RERUN}") from None
+    if not isinstance(cfg, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(cfg).__name__}; {RERUN}")
+    return cfg
+
+
+def space_param_names() -> list[str]:
+    """Constructor parameters of a space, as the search passes them (SpaceConfig less its name)."""
+    from hwnas.config import SpaceConfig
+
+    return [f.name for f in fields(SpaceConfig) if f.name != "name"]
+
+
+def check_rebuildable(run_dir: Path, cfg: dict | None) -> None:
+    """Refuse a run whose config.json cannot rebuild exactly the searched network."""
+    from hwnas.spaces import SPACES
+
+    path = run_dir / CONFIG
+    if cfg is None:
+        raise HwnasError(f"{path} is missing, so the searched network (space size, dataset) cannot be rebuilt "
+                         f"exactly; the run was made by an older hwnas or its files were moved: {RERUN}")
+    space, dataset = cfg.get("space"), cfg.get("dataset")
+    missing = []
+    for section, keys in (("space", ["name", *space_param_names()]), ("dataset", ["name"])):
+        sec = cfg.get(section)
+        missing += [f"{section}.{k}" for k in keys if not isinstance(sec, dict) or sec.get(k) is None]
+    if missing:
+        raise DataError(f"{path} lacks {', '.join(missing)}, so the searched network cannot be rebuilt "
+                        f"exactly; {RERUN}")
+    for key in space_param_names():
+        value = space[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise DataError(f"{path}: space.{key}={value!r} is not a positive integer; {RERUN}")
+    if space["name"] not in SPACES:
+        raise DataError(f"{path}: space {space['name']!r} is not a search space of this hwnas (known: "
+                        f"{', '.join(SPACES.names())}); export with the hwnas that made the run, or {RERUN}")
+    if not isinstance(dataset.get("maximize", True), bool):
+        raise DataError(f"{path}: dataset.maximize={dataset['maximize']!r} is not true/false; {RERUN}")
+
+
+# --- the whole run directory, read back (hwnas-export) --------------------------------------
+
+RUN_COLUMNS = ("arch", "accuracy", "latency_ms")
+
+
+@dataclass
+class RunDir:
+    """A finished `hwnas-search` run: its summary, front, history and config.json."""
+
+    path: Path
+    summary: dict
+    pareto: Any  # pandas DataFrame
+    history: Any  # pandas DataFrame | None
+    config: dict  # config.json, checked by check_rebuildable
+
+    @property
+    def space(self) -> str:
+        return str(self.config["space"]["name"])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config["dataset"]["name"])
+
+    @property
+    def device(self) -> str:
+        dev = self.summary.get("device")
+        return str(dev.get("name") if isinstance(dev, dict) else dev)
+
+    @property
+    def space_params(self) -> dict:
+        """Constructor parameters of the space, exactly as searched."""
+        return {k: int(self.config["space"][k]) for k in space_param_names()}
+
+    @property
+    def maximize(self) -> bool:
+        """Whether the run's `accuracy` column is higher-is-better (False for error metrics)."""
+        return bool(self.config["dataset"].get("maximize", True))
+
+    @property
+    def latency_budget(self) -> float | None:
+        value = (self.summary.get("constraints") or {}).get("latency_ms")
+        return None if value is None else float(value)
+
+    def predicted(self, arch: str) -> dict | None:
+        """The run's figures for `arch`: its pareto.csv row, else its history.csv row."""
+        for df in (self.pareto, self.history):
+            if df is not None:
+                rows = df[df["arch"] == arch]
+                if len(rows):
+                    return _row_dict(rows.iloc[0])
+        return None
+
+
+def _row_dict(row) -> dict:
+    out: dict[str, Any] = {}
+    for key in ("accuracy", "latency_ms", "energy_mj", "feasible", "query", "index"):
+        if key in row.index and not _is_missing(row[key]):
+            value = row[key]
+            if key == "feasible":
+                out[key] = _as_bool(value)
+            elif key in ("query", "index"):
+                out[key] = int(value)
+            else:
+                out[key] = float(value)
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def load_run(path: str | Path) -> RunDir:
+    """Read and validate a finished run directory; a clear HwnasError says what is missing or corrupt."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise HwnasError(f"run directory {path} does not exist; pass run=<a hwnas-search output directory>")
+    summary = _read_summary(path / SUMMARY)
+    config = read_config(path)
+    check_rebuildable(path, config)
+    pareto = _read_table(path / PARETO, required=True)
+    if pareto is None or pareto.empty:
+        raise HwnasError(f"{path / PARETO}: the run's Pareto front is empty (no feasible "
+                         f"architecture); relax the constraints and search again, or pass archs=[...]")
+    history = _read_table(path / HISTORY, required=False)
+    return RunDir(path, summary, pareto, history, config)
+
+
+def _read_summary(path: Path) -> dict:
+    if not path.is_file():
+        raise HwnasError(f"{path.parent} is not a finished hwnas-search run directory: {path.name} is missing")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: corrupt JSON ({exc}); re-run the search or restore the file") from None
+    if not isinstance(summary, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(summary).__name__}")
+    missing = [k for k in ("space", "dataset", "device") if k not in summary]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; not written by hwnas-search?")
+    return summary
+
+
+def _read_table(path: Path, required: bool):
+    import pandas as pd
+
+    if not path.is_file():
+        if required:
+            raise HwnasError(f"{path.parent} is not a hwnas-search run directory: {path.name} is missing")
+        return None
+    try:
+        df = pd.read_csv(path, dtype={"arch": str})
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file (no header); re-run the search or restore the file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({exc}); restore the file") from None
+    missing = [c for c in RUN_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; header has "
+                        f"{', '.join(map(str, df.columns))}")
+    for col in ("accuracy", "latency_ms"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            row = int(values.isna().to_numpy().nonzero()[0][0])
+            raise DataError(f"{path}, line {row + 2}: column {col!r} has {df[col].iloc[row]!r}, not a number")
+        df[col] = values
+    return df

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,22 @@ from hwnas.config import SearchConfig, latency_budget
 from hwnas.data.paths import resolve_data_dir
 from hwnas.errors import ConfigError
 from hwnas.evaluators import EVALUATORS, Evaluator
-from hwnas.io import write_json_atomic
+from hwnas.io import clean_stale_temps, write_json_atomic
 from hwnas.latency.base import IndexedSource
 from hwnas.latency.sources import make_latency_source
 from hwnas.pareto import FrontScorer, non_dominated
 from hwnas.problem import Evaluation, SearchProblem
-from hwnas.rundir import HistoryWriter, read_history, write_rows_csv
+from hwnas.rundir import (
+    CONFIG,
+    HistoryWriter,
+    config_record,
+    read_history,
+    write_config,
+    write_rows_csv,
+)
 from hwnas.search_loop import run_search
 from hwnas.searchers import SEARCHERS, Searcher
 from hwnas.spaces import SPACES, SearchSpace
-
-RUN_FILES = ("history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json")
 
 
 @dataclass
@@ -113,15 +118,6 @@ def front_of(evals: list[Evaluation]) -> list[int]:
     return sorted(nd, key=lambda i: (evals[i].latency_ms, evals[i].error))
 
 
-def _config_record(cfg: SearchConfig) -> dict:
-    rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-    rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
-    for key in ("resume", "output"):
-        rec.pop(key, None)
-    rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
-    return rec
-
-
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
@@ -134,9 +130,10 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> list:
     """Check the run dir against `resume`; return the history to replay (maybe empty)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = _config_record(cfg)
+    clean_stale_temps(run_dir)  # half-written files of a killed earlier run
+    record = config_record(cfg)
     hist = run_dir / "history.csv"
-    cfg_path = run_dir / "config.json"
+    cfg_path = run_dir / CONFIG
     replay: list = []
     if cfg.resume and hist.is_file():
         if cfg_path.is_file():
@@ -154,7 +151,7 @@ def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> lis
                           f"history.csv): pass resume=true to continue it, or delete the folder to start over")
     for name in ("summary.json", "pareto.csv", "pareto.png"):
         (run_dir / name).unlink(missing_ok=True)  # stale results of an earlier run
-    write_json_atomic(cfg_path, record)
+    write_config(run_dir, record)
     return replay
 
 

@@ -2,13 +2,24 @@
 
 The architectures cover every NAS-Bench-201 op, `none` and `skip_connect` edges and a cell
 with no path from input to output (all `none`). The network is shrunk (C=4, N=1) through
-.hydra/config.yaml, as a run's own config would.
+config.json, written by the search's own code from a SearchConfig, as a real run's is.
 """
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+
+from hwnas.config import (
+    BudgetConfig,
+    ConstraintsConfig,
+    DatasetConfig,
+    DeviceConfig,
+    EvaluatorConfig,
+    SearchConfig,
+    SpaceConfig,
+)
+from hwnas.rundir import config_record, write_config
 
 ALL_OPS = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -44,11 +55,16 @@ def make_run(root: Path, space, front=FRONT, data_dir: Path | None = None, chann
                "hypervolume": 0.5, "hv_ratio": 0.5, "front_regret": 1.0, "wall_s": 0.1,
                "data_dir": str(data_dir) if data_dir else None}
     (root / "summary.json").write_text(json.dumps(summary))
-    (root / ".hydra").mkdir(exist_ok=True)
-    (root / ".hydra" / "config.yaml").write_text(
-        f"space:\n  name: nb201\n  channels: {channels}\n  cells_per_stage: {cells_per_stage}\n"
-        f"dataset:\n  name: cifar10\n  source: nb201\n  task: null\n  maximize: true\n"
-        f"device:\n  name: raspi4\n  kind: benchmark\n  column: raspi4\n"
-        f"constraints:\n  latency_ms: {budget if budget is not None else 'null'}\n  energy_mj: null\n"
-    )
+    write_config(root, config_record(SearchConfig(
+        space=SpaceConfig(name="nb201", channels=channels, cells_per_stage=cells_per_stage),
+        dataset=DatasetConfig(name="cifar10"), device=DeviceConfig(name="raspi4", kind="benchmark", column="raspi4"),
+        evaluator=EvaluatorConfig(name="tabular"), searcher={"name": "random"},
+        constraints=ConstraintsConfig(latency_ms=budget), budget=BudgetConfig(queries=5))))
     return root
+
+
+def edit_config(root: Path, section: str, **values) -> None:
+    """Change config.json's `section` (as if the search had been run with those overrides)."""
+    cfg = json.loads((root / "config.json").read_text())
+    cfg[section].update(values)
+    (root / "config.json").write_text(json.dumps(cfg))

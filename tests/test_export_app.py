@@ -41,7 +41,32 @@ def test_app_exports_the_knee(run_dir, tmp_path):
     assert (out / m["models"][0]["file"]).is_file() and (out / "report.md").is_file()
     assert (out / "export_config.yaml").is_file() and (out / "export_front.png").is_file()
     assert "exported 1 model(s)" in proc.stdout
+    # A passing model reads as passing: the verdict and the relative error, not a bare abs error.
+    (line,) = [ln for ln in proc.stdout.splitlines() if m["models"][0]["name"] in ln]
+    assert " verified (max rel err " in line and "max abs err" not in line and "FAILED" not in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # Hydra left no clutter in cwd
+
+
+def test_a_run_searched_with_8_channels_exports_8_channels(tmp_path):
+    # hydra.output_subdir=null: no .hydra/ folder; export used to fall back to C=16 silently.
+    run = tmp_path / "s8"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    search = subprocess.run([sys.executable, "-m", "hwnas.apps.search", "searcher=random", "budget.queries=4",
+                             "space.channels=8", "space.cells_per_stage=1", "output.progress=false",
+                             "output.plot=false", "hydra.output_subdir=null", f"hydra.run.dir={run}"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert search.returncode == 0, search.stderr
+    assert not (run / ".hydra").exists() and (run / "config.json").is_file()
+    proc = export(f"run={run}", "select=knee", "plot=false", *FAST, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((run / "export" / "manifest.json").read_text())
+    assert (m["network"]["channels"], m["network"]["cells_per_stage"]) == (8, 1)
+    import onnx
+
+    graph = onnx.load(run / "export" / m["models"][0]["file"]).graph
+    conv_weights = [list(t.dims) for t in graph.initializer if len(t.dims) == 4]
+    assert [8, 3, 3, 3] in conv_weights  # the stem: 8 output channels from RGB
+    assert max(d[0] for d in conv_weights) == 32  # 8 -> 16 -> 32 over the three stages, not 64
 
 
 def test_app_archs_by_index_and_string(run_dir, tmp_path, nb201):
@@ -75,7 +100,7 @@ def test_app_verification_failure(run_dir, tmp_path):
 
     from hwnas.export.config import ExportConfig
     from hwnas.export.pipeline import build_model, make_space
-    from hwnas.export.run import load_run
+    from hwnas.rundir import load_run
 
     space = make_space(load_run(run_dir), None)
     model = build_model(space, space.parse(ALL_OPS), 10, 3, ExportConfig(run=str(run_dir)))

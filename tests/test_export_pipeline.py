@@ -5,14 +5,15 @@ import json
 
 import pytest
 import torch
-from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, make_run
+from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, edit_config, make_run
 
 from hwnas.errors import HwnasError
 from hwnas.export.checks import compare_outputs, sha256_file, verify_onnx
 from hwnas.export.config import ExportConfig
-from hwnas.export.pipeline import build_model, run_export
-from hwnas.export.run import load_run
+from hwnas.export.pipeline import build_model, device_latency, run_export
+from hwnas.export.report import sig3, summary_lines, verdict
 from hwnas.onnx_io import check_onnx
+from hwnas.rundir import load_run
 
 MODEL_KEYS = {"name", "arch", "index", "status", "error", "file", "predicted", "is_connected",
               "device_latency_ms", "device_latency_note", "params", "macs", "flops", "flops_note", "simplify",
@@ -111,9 +112,12 @@ def test_verification_failure_quarantines_the_file(run_dir, monkeypatch):
         return real(actual + 1.0, expected, atol, rtol)
 
     monkeypatch.setattr("hwnas.export.checks.compare_outputs", broken)
-    with pytest.raises(HwnasError, match="2 of 2 exports failed.*differs from torch"):
+    with pytest.raises(HwnasError, match="2 of 2 exports failed.*differs from torch") as info:
         run_export(cfg(run_dir, archs=[SKIPS, CONV1]))
     out = run_dir / "export"
+    lines = summary_lines(info.value.manifest, out)
+    assert "0 of 2 verified, 2 FAILED" in lines[0]
+    assert all(" FAILED (max rel err " in ln and "x tolerance)" in ln for ln in lines[1:])
     m = json.loads((out / "manifest.json").read_text())
     assert m["counts"]["failed"] == 2
     for e in m["models"]:
@@ -146,9 +150,7 @@ def test_unwritable_output_dir(run_dir):
 
 
 def test_dataset_the_space_cannot_build(run_dir):
-    summary = json.loads((run_dir / "summary.json").read_text())
-    (run_dir / "summary.json").write_text(json.dumps({**summary, "dataset": "darcy"}))
-    (run_dir / ".hydra" / "config.yaml").unlink()
+    edit_config(run_dir, "dataset", name="darcy")
     with pytest.raises(HwnasError, match="no NAS-Bench-201 network for dataset 'darcy'"):
         run_export(cfg(run_dir))
 
@@ -179,8 +181,7 @@ def test_one_checkpoint_for_many_archs_is_refused(run_dir, tmp_path):
 
 def test_other_dataset_shapes_and_energy(tmp_path, nb201, data_dir):
     run_dir = make_run(tmp_path / "run", nb201, data_dir=data_dir)
-    cfg_file = run_dir / ".hydra" / "config.yaml"
-    cfg_file.write_text(cfg_file.read_text().replace("name: cifar10", "name: ninapro"))
+    edit_config(run_dir, "dataset", name="ninapro")
     for name in ("pareto.csv", "history.csv"):  # a device with energy adds a column
         lines = (run_dir / name).read_text().splitlines()
         (run_dir / name).write_text("\n".join([lines[0] + ",energy_mj"] + [ln + ",1.5" for ln in lines[1:]]) + "\n")
@@ -215,3 +216,23 @@ def test_random_init_is_seeded_and_leaves_the_global_rng_alone(run_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("predicted", [-0.4, 0.0, float("nan")])
+def test_a_non_positive_device_latency_is_not_recorded(run_dir, monkeypatch, predicted):
+    # A miscalibrated profiled table can predict a negative latency: null, with the reason.
+    monkeypatch.setattr("hwnas.export.pipeline.profiled_device_latency", lambda *a, **k: predicted)
+    (e,) = run_export(cfg(run_dir, archs=[SKIPS], plot=False))["models"]
+    assert e["device_latency_ms"] is None and "not a latency" in e["device_latency_note"]
+    assert device_latency("pi", 1.25) == (1.25, "profiled latency table for pi")
+
+
+def test_printed_figures_are_rounded_and_verdicts_spelled_out():
+    assert [sig3(x) for x in (1.23456, 12.3456, 1234.5, 0.0123456, None)] == ["1.23", "12.3", "1230", "0.0123", "-"]
+    ok = {"status": "ok", "verification": {"passed": True, "max_abs_err": 11.5, "max_rel_err": 2.1e-6,
+                                           "tol_ratio": 0.02}}
+    assert verdict(ok) == "verified (max rel err 2.1e-06)"
+    bad = {"status": "failed", "verification": {"passed": False, "max_abs_err": 11.5, "max_rel_err": 0.3,
+                                                "tol_ratio": 3.14159}}
+    assert verdict(bad) == "FAILED (max rel err 3.0e-01, 3.14x tolerance)"
+    assert verdict({"status": "failed", "verification": None}) == "FAILED"

@@ -5,17 +5,17 @@ import json
 
 import numpy as np
 import pytest
-from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, make_run
+from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, edit_config, make_run
 
 from hwnas.errors import HwnasError
 from hwnas.export.run import (
     best_under_budget_index,
     knee_index,
-    load_run,
     objectives,
     resolve_archs,
     select_rows,
 )
+from hwnas.rundir import load_run
 
 
 @pytest.fixture()
@@ -34,9 +34,20 @@ def test_load_run_reads_everything(run_dir):
     assert run.predicted("|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|") is None
 
 
-def test_space_defaults_without_hydra_config(run_dir):
-    (run_dir / ".hydra" / "config.yaml").unlink()
-    assert load_run(run_dir).space_params == {"channels": 16, "cells_per_stage": 5}
+def test_space_params_come_from_config_json_only(run_dir):
+    # A Hydra folder saying otherwise (or none at all) changes nothing: config.json is the record.
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("space:\n  name: nb201\n  channels: 16\n  cells_per_stage: 5\n")
+    assert load_run(run_dir).space_params == {"channels": 4, "cells_per_stage": 1}
+    edit_config(run_dir, "space", channels=8)
+    assert load_run(run_dir).space_params == {"channels": 8, "cells_per_stage": 1}
+
+
+def test_a_run_without_config_json_is_refused_not_defaulted(run_dir):
+    # Before, a missing .hydra/config.yaml silently exported NAS-Bench-201's C=16, N=5 network.
+    (run_dir / "config.json").unlink()
+    with pytest.raises(HwnasError, match="config.json is missing.*re-run the search with this version of hwnas"):
+        load_run(run_dir)
 
 
 def test_knee_is_farthest_from_the_extremes_line():
@@ -97,7 +108,13 @@ def test_resolve_archs(nb201):
     (lambda d: (d / "pareto.csv").write_text("arch,accuracy,latency_ms\nx,high,1\n"), "not a number"),
     (lambda d: (d / "pareto.csv").write_text("query,arch,index,accuracy,latency_ms,feasible\n"),
      "Pareto front is empty"),
-    (lambda d: (d / ".hydra" / "config.yaml").write_text("space: [unclosed\n"), "corrupt YAML"),
+    (lambda d: (d / "config.json").write_text("{not json"), "config.json: corrupt JSON"),
+    (lambda d: (d / "config.json").write_text(json.dumps({"dataset": {"name": "cifar10"}})),
+     "lacks space.name, space.channels, space.cells_per_stage"),
+    (lambda d: edit_config(d, "space", channels=None), "lacks space.channels"),
+    (lambda d: edit_config(d, "dataset", name=None), "lacks dataset.name"),
+    (lambda d: edit_config(d, "space", channels="8"), "space.channels='8' is not a positive integer"),
+    (lambda d: edit_config(d, "space", name="darts"), "space 'darts' is not a search space of this hwnas"),
 ])
 def test_bad_run_dirs(run_dir, damage, message):
     damage(run_dir)

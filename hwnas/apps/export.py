@@ -1,6 +1,6 @@
 """`hwnas-export run=<run dir>`: the Pareto models of a search as verified ONNX (+ TensorRT).
 
-See README.md, "Job 3: hwnas-export". Configuration: hwnas/conf/export.yaml, schema hwnas/export/config.py.
+See docs/export.md. Configuration: hwnas/conf/export.yaml, schema hwnas/export/config.py.
 """
 from __future__ import annotations
 
@@ -22,24 +22,21 @@ store_export_schema()
 @hydra.main(config_path="pkg://hwnas.conf", config_name="export", version_base=None)
 @exit_on_user_error
 def _hydra_main(cfg: DictConfig) -> None:
-    from hwnas.export.pipeline import run_export
-    from hwnas.io import write_text_atomic
+    from hwnas.export.pipeline import ExportFailed, run_export
+    from hwnas.export.report import summary_lines
 
     if OmegaConf.is_missing(cfg, "run"):
         raise HwnasError("no run directory given; pass run=<a hwnas-search output directory>")
     typed: ExportConfig = OmegaConf.to_object(cfg)
-    try:
-        manifest = run_export(typed)
-    finally:
-        out = Path(typed.out) if typed.out else Path(typed.run) / "export"
-        if (out / "manifest.json").is_file():  # keep the exact settings beside the results
-            write_text_atomic(out / "export_config.yaml", OmegaConf.to_yaml(cfg))
-    counts = manifest["counts"]
-    log.info("exported %d model(s) to %s (manifest.json, report.md)", counts["ok"], out)
-    for m in manifest["models"]:
-        lat = m["measured_latency_ms"]
-        log.info("  %s  %s  max abs err %.2e  ORT CPU %.3f ms  TensorRT: %s", m["name"], m["arch"],
-                 m["verification"]["max_abs_err"], lat["median"], m["tensorrt"]["status"])
+    out = Path(typed.out) if typed.out else Path(typed.run) / "export"
+    try:  # the exact settings are saved beside the results (export_config.yaml)
+        manifest = run_export(typed, config_text=OmegaConf.to_yaml(cfg))
+    except ExportFailed as exc:  # say which models passed before the error line
+        for line in summary_lines(exc.manifest, exc.out):
+            log.info("%s", line)
+        raise
+    for line in summary_lines(manifest, out):
+        log.info("%s", line)
 
 
 def main() -> None:

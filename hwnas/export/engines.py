@@ -27,13 +27,15 @@ def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: E
     for fp16 in ([False, True] if cfg.fp16 else [False]):
         precision = "fp16" if fp16 else "fp32"
         path = onnx_path.with_suffix(f".{precision}.engine")
+        # The cache is recorded by name: the export is built in a staging folder, then moved.
+        cache = onnx_path.parent / "trt_timing.cache"
         build = {"precision": precision, "workspace_mb": cfg.trt_workspace_mb, "profile_batch": list(trt.PROFILE_BATCH),
-                 "timing_cache": str(onnx_path.parent / "trt_timing.cache")}
+                 "timing_cache": cache.name}
         rec: dict[str, Any] = {"precision": precision, "file": path.name, "build": build}
         try:
             t0 = time.perf_counter()
             blob = trt.build_engine(onnx_path, fp16=fp16, workspace_mb=cfg.trt_workspace_mb,
-                                    timing_cache=build["timing_cache"])
+                                    timing_cache=str(cache))
             build["seconds"] = round(time.perf_counter() - t0, 3)
             runner = trt.EngineRunner(blob)
             scale = 10.0 if fp16 else 1.0  # half precision carries ~3 significant digits

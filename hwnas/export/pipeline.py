@@ -12,7 +12,6 @@ import hashlib
 import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -34,9 +33,11 @@ from hwnas.export.checks import (
     verify_onnx,
 )
 from hwnas.export.config import SELECT_MODES, ExportConfig
+from hwnas.export import outdir
 from hwnas.export.engines import tensorrt_engines
-from hwnas.export.run import RunDir, load_run, resolve_archs, select_rows
-from hwnas.io import write_json_atomic
+from hwnas.export.run import resolve_archs, select_rows
+from hwnas.rundir import RunDir, load_run
+from hwnas.io import write_json_atomic, write_text_atomic
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, export_onnx, random_input
 
 MANIFEST_SCHEMA = 1
@@ -96,6 +97,14 @@ def table_timing(run_device_name: str, table: str | None = None, kind: str | Non
 _PROFILED_MODELS: dict = {}  # (table path, mtime) -> LatencyModel, so a batch of exports loads it once
 
 
+class ExportFailed(HwnasError):
+    """Some models failed; the export (manifest, report, failed/) was published all the same."""
+
+    def __init__(self, message: str, manifest: dict, out: Path):
+        super().__init__(message)
+        self.manifest, self.out = manifest, out
+
+
 @dataclass
 class Target:
     """One architecture to export, with what the run predicted for it."""
@@ -128,50 +137,6 @@ def validate_config(cfg: ExportConfig) -> None:
         raise HwnasError(f"threads={cfg.threads} must be >= 1")
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise HwnasError(f"weights={cfg.weights}: no such file; pass a torch state_dict checkpoint or drop weights")
-
-
-def prepare_out(out: Path) -> Path:
-    """Create the output folder and prove it is writable, before any work."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise HwnasError(f"cannot write to output directory {out}: {exc.strerror or exc}; "
-                         f"pass out=<a writable directory>") from None
-    return out
-
-
-def clear_previous_export(out: Path) -> list[str]:
-    """Delete the files an earlier export listed in out/manifest.json (models, engines, failed/).
-
-    The folder then holds exactly what the new manifest describes; files hwnas did not list
-    are left alone. Returns the removed paths, relative to `out`.
-    """
-    import json
-
-    try:
-        old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        models = old["models"] if isinstance(old, dict) else []
-    except (OSError, ValueError, KeyError):
-        return []  # no or unreadable manifest: nothing known to clear
-    removed = []
-    for m in models if isinstance(models, list) else []:
-        if not isinstance(m, dict):
-            continue
-        engines = ((m.get("tensorrt") or {}).get("engines") or []) if isinstance(m.get("tensorrt"), dict) else []
-        for rel in [m.get("file"), *(e.get("file") for e in engines if isinstance(e, dict))]:
-            if not isinstance(rel, str):
-                continue
-            path = (out / rel).resolve()
-            if path.parent not in (out.resolve(), (out / "failed").resolve()) or not path.is_file():
-                continue  # only hwnas's own files, never outside the export folder
-            path.unlink()
-            removed.append(rel)
-    failed_dir = out / "failed"
-    if failed_dir.is_dir() and not any(failed_dir.iterdir()):
-        failed_dir.rmdir()
-    return removed
 
 
 def make_space(run: RunDir, data_dir: str | None):
@@ -270,6 +235,18 @@ def machine_info() -> dict:
     return info
 
 
+def device_latency(device_name: str, ms: float | None) -> tuple[float | None, str]:
+    """(device_latency_ms, its note): a prediction that is not a positive latency is not recorded."""
+    if ms is None:
+        return None, (f"no hwnas-profiled latency table for device {device_name!r}; "
+                      f"see predicted.latency_ms for the run's figure")
+    if not ms > 0:  # also NaN: a miscalibrated table must not hand out an impossible latency
+        return None, (f"the profiled latency table for {device_name} predicts {ms:.3g} ms for this "
+                      f"architecture, which is not a latency; not recorded (re-profile the device or "
+                      f"recalibrate its table)")
+    return ms, f"profiled latency table for {device_name}"
+
+
 # --- one model --------------------------------------------------------------------------------
 
 def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig,
@@ -288,14 +265,8 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
                 "sha256", "measured_latency_ms", "tensorrt"):
         entry[key] = None
-    device_ms = profiled_device_latency(device_name, target.arch, device_table, device_kind)
-    entry["device_latency_ms"] = device_ms
-    entry["device_latency_note"] = (f"profiled latency table for {device_name}" if device_ms is not None else
-                                    f"no hwnas-profiled latency table for device {device_name!r}; "
-                                    f"see predicted.latency_ms for the run's figure")
-    # A file left by an earlier export must not pass for this one's result if this one fails.
-    for stale in (onnx_path, *out.glob(f"{name}.*.engine")):
-        stale.unlink(missing_ok=True)
+    entry["device_latency_ms"], entry["device_latency_note"] = device_latency(
+        device_name, profiled_device_latency(device_name, target.arch, device_table, device_kind))
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     try:
@@ -336,7 +307,9 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
         if not ver["passed"]:
             problems = [f"batch {b}: {r['error']}" for b, r in ver["batches"].items() if r.get("error")]
             ratio = ver["tol_ratio"]
+            rel = ver["max_rel_err"]
             detail = "; ".join(problems) or (f"max abs err {ver['max_abs_err']:.3g}"
+                                             + (f", max rel err {rel:.3g}" if rel is not None else "")
                                              + (f", {ratio:.3g}x the tolerance" if ratio is not None else ""))
             raise HwnasError(f"onnxruntime output differs from torch beyond atol={cfg.atol}, rtol={cfg.rtol} "
                              f"({detail})")
@@ -379,32 +352,60 @@ def _quarantine(onnx_path: Path, out: Path) -> str | None:
 
 # --- the whole export ----------------------------------------------------------------------
 
-def run_export(cfg: ExportConfig) -> dict:
+def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
     """Export the selected architectures of run `cfg.run`; returns the manifest.
 
-    Raises HwnasError (after writing manifest and report) when any model failed.
+    Everything is checked (run, space, every selected architecture) before anything is
+    written; the export is built in a staging folder and replaces the previous one whole at
+    the end (hwnas/export/outdir.py), so an interrupted export leaves the previous one as it
+    was. `config_text`, when given, is saved beside the results as export_config.yaml.
+    Raises HwnasError (after publishing manifest and report) when any model failed.
     """
-    from tqdm import tqdm
-
-    from hwnas.export.report import write_front_plot, write_report
-
     validate_config(cfg)
     run = load_run(cfg.run)
-    out = prepare_out(Path(cfg.out) if cfg.out else run.path / "export")
+    # Resolved: `out=.` has a name to stage beside, and a symlinked out keeps its link.
+    out = (Path(cfg.out).expanduser() if cfg.out else run.path / "export").resolve()
     data_dir = cfg.data_dir or run.summary.get("data_dir")
     if data_dir is not None and not Path(data_dir).is_dir():
         data_dir = None  # a run from another machine: fall back to $HWNAS_DATA_DIR
     space = make_space(run, data_dir)
-    dataset = run.dataset
-    input_shape = space.input_shape(dataset)  # fails early on a dataset the space cannot build
+    space.input_shape(run.dataset)  # fails early on a dataset the space cannot build
     targets, selection = choose_targets(run, space, cfg)
     selection["n_selected"] = len(targets)
     if cfg.weights is not None and len(targets) > 1:
         raise HwnasError(f"weights={cfg.weights} is one network's checkpoint but {len(targets)} architectures "
                          f"are selected; pick its architecture with archs=[...] (or select=knee)")
 
+    outdir.recover(out)
+    in_place = outdir.must_stage_inside(out, run.path)
+    staging = outdir.begin(out, in_place)
+    try:
+        manifest = _export_into(staging, run, space, targets, selection, cfg, config_text)
+        outdir.publish(staging, out, {model_name(space.name, t) for t in targets}, in_place)
+    except BaseException:  # Ctrl-C included: the previous export stays as it was
+        outdir.abandon(staging)
+        raise
+    failed = [m for m in manifest["models"] if m["status"] != "ok"]
+    trt_failed = [m for m in manifest["models"] if (m.get("tensorrt") or {}).get("status") == "failed"]
+    if failed or trt_failed:
+        items = [f"{m['name']} ({m['error']})" for m in failed] + [f"{m['name']} (TensorRT engine)" for m in trt_failed]
+        names = "; ".join(items[:3]) + (f"; and {len(items) - 3} more" if len(items) > 3 else "")
+        raise ExportFailed(f"{len(failed) + len(trt_failed)} of {len(manifest['models'])} exports failed: {names}; "
+                           f"failed ONNX files moved to {out / 'failed'}; details in {out / 'manifest.json'}",
+                           manifest, out)
+    return manifest
+
+
+def _export_into(folder: Path, run: RunDir, space, targets: list[Target], selection: dict, cfg: ExportConfig,
+                 config_text: str | None) -> dict:
+    """Export every target into `folder` and write the manifest, report and plot there."""
+    from tqdm import tqdm
+
+    from hwnas.export.report import write_front_plot, write_report
+
+    dataset = run.dataset
+    input_shape = space.input_shape(dataset)
     t_start = time.perf_counter()
-    clear_previous_export(out)
     models = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
                file=sys.stderr, leave=False)
@@ -413,7 +414,7 @@ def run_export(cfg: ExportConfig) -> dict:
     device_table = device_cfg.get("path") if device_kind == "profiled" else None
     for target in bar:
         bar.set_postfix_str(str(target.index if target.index is not None else target.arch_str)[:40])
-        models.append(export_one(target, space, dataset, run.device, out, cfg, device_table, device_kind))
+        models.append(export_one(target, space, dataset, run.device, folder, cfg, device_table, device_kind))
 
     failed = [m for m in models if m["status"] != "ok"]
     trt_failed = [m for m in models if (m.get("tensorrt") or {}).get("status") == "failed"]
@@ -437,13 +438,10 @@ def run_export(cfg: ExportConfig) -> dict:
                    "tensorrt_failed": len(trt_failed)},
         "wall_s": round(time.perf_counter() - t_start, 3),
     }
-    write_json_atomic(out / "manifest.json", manifest)
-    write_report(out, manifest)
+    write_report(folder, manifest)
     if cfg.plot:
-        write_front_plot(out / "export_front.png", run, models)
-    if failed or trt_failed:
-        items = [f"{m['name']} ({m['error']})" for m in failed] + [f"{m['name']} (TensorRT engine)" for m in trt_failed]
-        names = "; ".join(items[:3]) + (f"; and {len(items) - 3} more" if len(items) > 3 else "")
-        raise HwnasError(f"{len(failed) + len(trt_failed)} of {len(models)} exports failed: {names}; failed "
-                         f"ONNX files moved to {out / 'failed'}; details in {out / 'manifest.json'}")
+        write_front_plot(folder / "export_front.png", run, models)
+    if config_text is not None:
+        write_text_atomic(folder / "export_config.yaml", config_text)
+    write_json_atomic(folder / outdir.MANIFEST, manifest)
     return manifest

@@ -3,12 +3,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwnas.export.run import RunDir
+from hwnas.rundir import RunDir
 from hwnas.io import save_figure_atomic, write_text_atomic
 
 
 def _fmt(value, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def sig3(value: float | None) -> str:
+    """`value` to 3 significant digits, without an exponent for ordinary magnitudes (1.23, 12.3, 1230)."""
+    if value is None:
+        return "-"
+    return format(float(format(value, ".3g")), "g") if 1e-4 <= abs(value) < 1e6 else format(value, ".3g")
+
+
+def verdict(m: dict) -> str:
+    """The model's verification in words: `verified` or `FAILED`, with its worst relative error."""
+    ver = m.get("verification") or {}
+    ok = m.get("status") == "ok" and ver.get("passed")
+    word = "verified" if ok else "FAILED"
+    rel, ratio = ver.get("max_rel_err"), ver.get("tol_ratio")
+    detail = [f"max rel err {rel:.1e}" if rel is not None else None,
+              f"{sig3(ratio)}x tolerance" if ratio is not None and not ok else None]
+    detail = [d for d in detail if d]
+    return f"{word} ({', '.join(detail)})" if detail else word
+
+
+def summary_lines(manifest: dict, out: Path) -> list[str]:
+    """What `hwnas-export` prints: one line for the export, then one per model."""
+    c = manifest["counts"]
+    head = f"exported {c['ok']} model(s) to {out}: {c['ok']} of {c['selected']} verified"
+    if c["failed"]:
+        head += f", {c['failed']} FAILED (moved to {out / 'failed'})"
+    if c["tensorrt_failed"]:
+        head += f", {c['tensorrt_failed']} TensorRT engine(s) FAILED"
+    lines = [head + "; see manifest.json, report.md"]
+    for m in manifest["models"]:
+        lat = m.get("measured_latency_ms") or {}
+        trt = (m.get("tensorrt") or {}).get("status", "-")
+        cpu = f"ORT CPU {sig3(lat['median'])} ms" if lat else "ORT CPU -"
+        lines.append(f"  {m['name']}  {verdict(m)}  {cpu}  TensorRT {trt}  {m['arch']}")
+    return lines
 
 
 def _cell(text: str) -> str:
@@ -29,7 +65,7 @@ def write_report(out: Path, manifest: dict) -> None:
         f"**Weights: {manifest['weights']}.** {manifest['weights_note']}",
         "",
         "| index | arch | status | pred. acc. | pred. latency ms | ORT CPU ms (median ± IQR) | params | MFLOPs "
-        "| max abs err | TensorRT | file |",
+        "| verification | TensorRT | file |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in manifest["models"]:
@@ -37,12 +73,12 @@ def write_report(out: Path, manifest: dict) -> None:
         lat = m.get("measured_latency_ms") or {}
         ver = m.get("verification") or {}
         trt = m.get("tensorrt") or {}
-        measured = f"{lat['median']:.3f} ± {lat['iqr']:.3f}" if lat else "-"
+        measured = f"{sig3(lat['median'])} ± {sig3(lat['iqr'])}" if lat else "-"
         mflops = _fmt(m["flops"] / 1e6, ".2f") if m.get("flops") is not None else "-"
         lines.append(
             f"| {_fmt(m['index'], 'd')} | `{_cell(m['arch'])}` | {m['status']} | {_fmt(pred.get('accuracy'), '.2f')} "
-            f"| {_fmt(pred.get('latency_ms'))} | {measured} | {_fmt(m.get('params'), ',')} | {mflops} "
-            f"| {_fmt(ver.get('max_abs_err'), '.2e')} | {trt.get('status', '-')} | {m.get('file') or '-'} |"
+            f"| {sig3(pred.get('latency_ms'))} | {measured} | {_fmt(m.get('params'), ',')} | {mflops} "
+            f"| {verdict(m) if ver else '-'} | {trt.get('status', '-')} | {m.get('file') or '-'} |"
         )
     failed = [m for m in manifest["models"] if m["status"] != "ok"]
     if failed:
