@@ -9,7 +9,8 @@ import pytest
 from hwnas.search_config import make_search_cfg  # noqa: F401  (tests import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HWNAS_DATA_DIR", str(REPO.parent / "shared" / "benchmarks"))
+# Absolute, so subprocesses started in another folder (wheel test, sweeps) find the data too.
+os.environ["HWNAS_DATA_DIR"] = str(Path(os.environ.get("HWNAS_DATA_DIR") or REPO.parent / "shared" / "benchmarks").resolve())
 # Keep torch and onnxruntime from oversubscribing CI's two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
