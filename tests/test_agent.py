@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import ast
 import http.client
+import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from hwnas.profiling.runners import RUNNERS, TimingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT = REPO / "profiling" / "agent.py"
-TOKEN = "test-secret-token"
+TOKEN = "test-secret-token-0123456789"  # the agent wants at least 16 characters
 LIMIT_MB = 0.1  # ~100 KiB: the test models fit, a padded one does not
 
 
@@ -46,23 +49,64 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def agent():
+def start_agent(*args: str) -> tuple[subprocess.Popen, str]:
+    """A quiet agent on a free loopback port: (process, URL)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("HWNAS_AGENT_TOKEN", None)
     proc = subprocess.Popen(
-        [sys.executable, str(AGENT), "--host", "127.0.0.1", "--port", "0", "--token", TOKEN,
-         "--max-upload-mb", str(LIMIT_MB), "--quiet"],
+        [sys.executable, str(AGENT), "--host", "127.0.0.1", "--port", "0", "--token", TOKEN, "--quiet", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
     )
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
         pytest.fail(f"agent did not start: {line!r} {proc.stderr.read()}")
-    url = line.split("listening on", 1)[1].strip()
-    yield url
+    return proc, line.split("listening on", 1)[1].strip()
+
+
+def stop_agent(proc: subprocess.Popen) -> str:
+    """Stop the agent; its stderr, which must hold no traceback (a quiet agent logs nothing else)."""
     proc.terminate()
-    proc.wait(timeout=10)
+    _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def agent():
+    proc, url = start_agent("--max-upload-mb", str(LIMIT_MB))
+    yield url
+    stop_agent(proc)
+
+
+def load_agent():
+    """profiling/agent.py imported in this process (as the dynamic check below does in another)."""
+    if "hwnas_agent_under_test" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("hwnas_agent_under_test", AGENT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["hwnas_agent_under_test"] = module
+    return sys.modules["hwnas_agent_under_test"]
+
+
+def host_port(url: str) -> tuple[str, int]:
+    host, port = url.split("//")[1].split(":")
+    return host, int(port)
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, dict]:
+    """Send raw bytes, read until the agent closes: (status, JSON body)."""
+    with socket.create_connection(host_port(url), timeout=30) as sock:
+        sock.sendall(request)
+        chunks = []
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1."), head
+    return int(head.split()[1]), json.loads(body)
 
 
 @pytest.fixture
@@ -146,8 +190,11 @@ def test_missing_or_wrong_token(agent, model_file, token):
 
 
 def test_corrupt_model(agent):
-    with pytest.raises(HwnasError, match=r"\(422\): onnxruntime cannot load the model"):
+    with pytest.raises(HwnasError, match=r"\(422\): the upload is not an ONNX model: the protobuf does not parse"):
         AgentClient(agent, TOKEN).time(b"this is not an onnx model" * 10, {"input_shape": [1, 4]})
+    # A well-formed protobuf (ir_version=8) that is no model: onnxruntime's refusal.
+    with pytest.raises(HwnasError, match=r"\(422\): onnxruntime cannot load the model"):
+        AgentClient(agent, TOKEN).time(b"\x08\x08", {"input_shape": [1, 4]})
 
 
 def test_model_that_fails_to_run(agent):
@@ -247,8 +294,15 @@ def test_runner_options_are_checked(options, message):
     ([], None, "no token"),
     (["--token", "  "], None, "no token"),
     ([], "", "no token"),
-    (["--token", "t", "--max-upload-mb", "0"], None, "--max-upload-mb must be > 0"),
-    (["--token", "t", "--host", "256.1.1.1"], None, "cannot listen on 256.1.1.1"),
+    (["--token", "0123456789abcde"], None, "it must be at least 16"),  # 15 characters
+    (["--token", "t"], None, "it must be at least 16"),
+    (["--token", "  0123456789abcde  "], None, "it must be at least 16"),  # spaces do not count
+    ([], "short-env-token", "it must be at least 16"),
+    (["--token", TOKEN, "--max-upload-mb", "0"], None, "--max-upload-mb must be > 0"),
+    (["--token", TOKEN, "--max-upload-mb", "inf"], None, "--max-upload-mb must be > 0"),
+    (["--token", TOKEN, "--time-limit-s", "0"], None, "--time-limit-s must be a number of seconds > 0"),
+    (["--token", TOKEN, "--time-limit-s", "nan"], None, "--time-limit-s must be a number of seconds > 0"),
+    (["--token", TOKEN, "--host", "256.1.1.1"], None, "cannot listen on 256.1.1.1"),
 ])
 def test_agent_refuses_to_start(args, env_token, message):
     env = {k: v for k, v in os.environ.items() if k != "HWNAS_AGENT_TOKEN"}
@@ -259,13 +313,21 @@ def test_agent_refuses_to_start(args, env_token, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_agent_help_states_the_token_length_and_time_limit():
+    out = subprocess.run([sys.executable, str(AGENT), "--help"], capture_output=True, text=True, timeout=60).stdout
+    out = " ".join(out.split())  # argparse wraps to the terminal's width
+    assert "at least 16 characters" in out and "--time-limit-s" in out and "default 120" in out
+    readme = " ".join((REPO / "profiling" / "README.md").read_text().split())
+    assert "at least 16 characters" in readme and "--time-limit-s" in readme and "120 s" in readme
+
+
 def test_agent_takes_the_token_from_the_environment(model_file):
-    env = {**os.environ, "HWNAS_AGENT_TOKEN": "from-env"}
+    env = {**os.environ, "HWNAS_AGENT_TOKEN": "from-env-0123456789"}
     proc = subprocess.Popen([sys.executable, str(AGENT), "--port", "0", "--quiet"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = proc.stdout.readline().split("listening on", 1)[1].strip()
-        assert AgentClient(url, "from-env").time(model_file, {"repeats": 2})["timing"]["n"] == 2
+        assert AgentClient(url, "from-env-0123456789").time(model_file, {"repeats": 2})["timing"]["n"] == 2
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -396,3 +458,373 @@ def test_measure_refuses_an_out_that_is_not_its_csv(tmp_path, data_dir, capsys):
         main(["--url", "http://127.0.0.1:1", "--token", TOKEN, "--out", str(out), "--data-dir", str(data_dir)])
     assert exc.value.code == 2 and "not a CSV written by hwnas.profiling.measure" in capsys.readouterr().err
     assert out.read_text() == "# my notes\n"
+
+
+# --- refusals found by testing the agent as an attacker or under load ------------------------
+SECRET = b"HWNAS-SECRET-7f3a9c1e-do-not-leak"
+
+
+def _value_info(name: str, shape=(1, 4)):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def _external_tensor(name: str, secret_file: Path, how: str = "both"):
+    """A [1, 4] float tensor whose data 'lives' in `secret_file`, reached by ../../ from anywhere."""
+    from onnx import TensorProto
+
+    tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=[1, 4])
+    if how in ("both", "location"):
+        tensor.data_location = TensorProto.EXTERNAL
+    if how in ("both", "entries"):
+        for key, value in (("location", "../" * 12 + str(secret_file).lstrip("/")), ("offset", "0"), ("length", "16")):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+    return tensor
+
+
+def external_data_model(secret_file: Path, where: str, how: str = "both") -> bytes:
+    """y = x + c where c (or a tensor nested somewhere in the model) refers to external data."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    ext = _external_tensor("c", secret_file, how)
+    ones = numpy_helper.from_array(np.ones((1, 4), dtype=np.float32), "c")
+    add = helper.make_node("Add", ["x", "c"], ["y"])
+    nodes, inits, sparse, functions = [add], [], [], []
+    if where == "initializer":
+        inits = [ext]
+    elif where == "constant_attribute":
+        nodes = [helper.make_node("Constant", [], ["c"], value=ext), add]
+    elif where == "if_subgraph":  # c comes out of an If whose then-branch holds the external initializer
+        def branch(t):
+            return helper.make_graph([helper.make_node("Identity", ["k"], ["c_out"])], "b", [],
+                                     [_value_info("c_out")], initializer=[t])
+
+        kb = TensorProto(name="k")
+        kb.CopyFrom(ext)
+        kb.name = "k"
+        ko = numpy_helper.from_array(np.ones((1, 4), dtype=np.float32), "k")
+        cond = numpy_helper.from_array(np.array(True), "cond")
+        inits = [cond]
+        nodes = [helper.make_node("If", ["cond"], ["c"], then_branch=branch(kb), else_branch=branch(ko)), add]
+    elif where == "loop_body_constant":  # a Constant attribute inside a Loop body inside an If
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Constant", [], ["k"], value=ext),
+             helper.make_node("Add", ["v_in", "k"], ["v_out"])], "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), _value_info("v_in")],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), _value_info("v_out")])
+        trips = numpy_helper.from_array(np.array(1, dtype=np.int64), "trips")
+        cond = numpy_helper.from_array(np.array(True), "cond")
+        inits = [trips, cond, ones]
+        nodes = [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)]
+    elif where == "sparse_initializer":
+        idx = numpy_helper.from_array(np.array([0], dtype=np.int64), "c_idx")
+        values = TensorProto()
+        values.CopyFrom(ext)
+        values.dims[:] = [1]
+        sparse = [helper.make_sparse_tensor(values, idx, [1, 4])]
+    elif where == "sparse_attribute":
+        idx = numpy_helper.from_array(np.array([0], dtype=np.int64), "c_idx")
+        values = TensorProto()
+        values.CopyFrom(ext)
+        values.dims[:] = [1]
+        nodes = [helper.make_node("Constant", [], ["c"], sparse_value=helper.make_sparse_tensor(values, idx, [1, 4])),
+                 add]
+    elif where == "function":
+        fn = helper.make_function("local", "AddC", ["a"], ["b"],
+                                  [helper.make_node("Constant", [], ["k"], value=ext),
+                                   helper.make_node("Add", ["a", "k"], ["b"])],
+                                  [helper.make_opsetid("", 17)])
+        functions = [fn]
+        nodes = [helper.make_node("AddC", ["x"], ["y"], domain="local")]
+    else:
+        raise AssertionError(where)
+    graph = helper.make_graph(nodes, "ext", [_value_info("x")], [_value_info("y")], initializer=inits,
+                              sparse_initializer=sparse)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+                              functions=functions)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+WHERE = ["initializer", "constant_attribute", "if_subgraph", "loop_body_constant", "sparse_initializer",
+         "sparse_attribute", "function"]
+
+
+@pytest.mark.parametrize("how", ["both", "location", "entries"])
+@pytest.mark.parametrize("where", WHERE)
+def test_model_with_external_data_is_refused(agent, tmp_path, where, how):
+    secret_file = tmp_path / "secret.bin"
+    secret_file.write_bytes(SECRET * 4)
+    model = external_data_model(secret_file, where, how)
+    conn = http.client.HTTPConnection(*host_port(agent), timeout=60)
+    conn.request("POST", "/time", body=model, headers={"Authorization": f"Bearer {TOKEN}",
+                                                      "X-Hwnas-Settings": json.dumps({"repeats": 1, "warmup": 0})})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 422
+    assert "refers to external data" in json.loads(body)["error"]
+    assert SECRET[:8] not in body and b"SECRET" not in body
+    with pytest.raises(HwnasError, match=r"\(422\): the model refers to external data"):
+        AgentClient(agent, TOKEN).time(model, {"repeats": 1, "warmup": 0})
+
+
+def test_external_data_is_refused_before_any_onnxruntime_session(tmp_path, monkeypatch):
+    mod = load_agent()
+    secret_file = tmp_path / "secret.bin"
+    secret_file.write_bytes(SECRET * 4)
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("an onnxruntime session was created")
+
+    monkeypatch.setattr(mod.ort, "InferenceSession", no_session)
+    settings = mod.parse_settings('{"repeats": 1, "warmup": 0}')
+    for where in WHERE:
+        model = external_data_model(secret_file, where)
+        with pytest.raises(mod.RequestError) as exc:
+            mod.check_model_bytes(model)
+        assert exc.value.status == 422 and "external data" in exc.value.message
+        with pytest.raises(mod.RequestError, match="external data"):
+            mod.time_model(model, settings)
+    # Self-contained models pass the check, subgraphs included; garbage does not.
+    mod.check_model_bytes(tiny_model_bytes())
+    mod.check_model_bytes(loop_model_bytes(3))
+    for junk in (b"this is not an onnx model", b"\x3a\xff\xff\xff\xff\x0f", b"\x3a\x05\x0a", b"\x0b"):
+        with pytest.raises(mod.RequestError, match="not an ONNX model") as exc:
+            mod.check_model_bytes(junk)
+        assert exc.value.status == 422
+
+
+def loop_model_bytes(trips: int) -> bytes:
+    """y = x, passed `trips` times through a Loop (2**62: never finishes)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), _value_info("v_in")],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), _value_info("v_out")])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)], "loop", [_value_info("x")],
+        [_value_info("y")], initializer=[numpy_helper.from_array(np.array(trips, dtype=np.int64), "trips"),
+                                         numpy_helper.from_array(np.array(True), "cond")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _children_of(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry.name))
+    return kids
+
+
+def test_time_limit_stops_the_measurement_and_frees_the_device(model_file):
+    proc, url = start_agent("--time-limit-s", "4")
+    try:
+        client = AgentClient(url, TOKEN, timeout_s=120)
+        assert client.info()["time_limit_s"] == 4
+        endless = loop_model_bytes(2**62)
+        with pytest.raises(HwnasError, match=r"\(408\): the measurement exceeded the agent's time limit of 4 s"):
+            client.time(endless, {"repeats": 1, "warmup": 0})
+        if sys.platform.startswith("linux"):
+            assert _children_of(proc.pid) == []  # the timing process is gone, not left running
+        # The device is free: the next request is timed.
+        assert client.time(model_file, {"repeats": 3, "warmup": 0})["timing"]["n"] == 3
+        # A model that finishes within the limit is not affected.
+        assert client.time(loop_model_bytes(3), {"repeats": 2, "warmup": 0})["timing"]["n"] == 2
+    finally:
+        stop_agent(proc)
+
+
+def test_many_clients_at_once_are_all_accepted():
+    """30 connections opened before the agent accepts any fit in its listen queue (socketserver's
+    default of 5 made the 7th wait for SYN retries, or be reset), then all get their answer."""
+    mod = load_agent()
+    server = mod.AgentServer(("127.0.0.1", 0), TOKEN, quiet=True)
+    host, port = server.server_address[:2]
+    socks, serving = [], None
+    try:
+        for _ in range(30):
+            sock = socket.socket()
+            sock.settimeout(5)
+            sock.connect((host, port))  # completed by the kernel while nothing accepts
+            socks.append(sock)
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
+        request = (f"GET /info HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+                   f"Connection: close\r\n\r\n").encode()
+        for sock in socks:
+            sock.settimeout(60)
+            sock.sendall(request)
+        for sock in socks:
+            data = b""
+            while chunk := sock.recv(1 << 16):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    finally:
+        for sock in socks:
+            sock.close()
+        if serving is not None:  # shutdown() waits for a serve_forever() that runs
+            server.shutdown()
+        server.server_close()
+
+
+def test_concurrent_info_requests_all_succeed(agent):
+    client = AgentClient(agent, TOKEN, timeout_s=60)
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda _: client.info(), range(60)))
+    assert len(answers) == 60 and all(a["max_upload_bytes"] == int(LIMIT_MB * 2**20) for a in answers)
+
+
+class ResettingServer:
+    """Loopback server that resets every connection, except that GET /info answers
+    max_upload_bytes=`limit` when `limit` is set."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import struct
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # a timeout, mostly
+                continue
+            with conn:
+                conn.settimeout(10)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head and (chunk := conn.recv(4096)):
+                        head += chunk
+                except OSError:
+                    continue
+                if head.startswith(b"GET /info") and self.limit is not None:
+                    body = json.dumps({"max_upload_bytes": self.limit}).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+                    continue
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        self.listener.close()
+
+
+def test_client_reports_a_reset_as_a_reset():
+    server = ResettingServer(limit=None)
+    try:
+        client = AgentClient(server.url, TOKEN, timeout_s=30)
+        for call in (client.info, lambda: client.time(b"\x08\x08" * 500, {})):
+            with pytest.raises(HwnasError) as exc:
+                call()
+            message = str(exc.value)
+            assert "reset the connection" in message and "retry" in message
+            assert "upload limit" not in message and "max-upload" not in message
+    finally:
+        server.close()
+
+
+def test_client_blames_the_upload_limit_only_when_the_model_is_over_it():
+    server = ResettingServer(limit=100)
+    try:
+        client = AgentClient(server.url, TOKEN, timeout_s=30)
+        with pytest.raises(HwnasError, match="over the agent's upload limit of 100 bytes"):
+            client.time(b"\x08\x08" * 500, {})
+        with pytest.raises(HwnasError, match="reset the connection.*retry") as exc:
+            client.time(b"\x08\x08" * 10, {})  # 20 bytes: under the limit, so not the reason
+        assert "upload limit" not in str(exc.value)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"\xb9\xb2", b"-1", b"+5", b"1_0", b"0x10", b"5 5", b"", b"1" * 40,
+                                   b"\xef\xbc\x91"])  # superscript two (latin-1), a fullwidth 1 (UTF-8), ...
+@pytest.mark.parametrize("method, path", [("POST", "/time"), ("GET", "/info")])
+def test_malformed_content_length(agent, value, method, path):
+    head = f"{method} {path} HTTP/1.1\r\nHost: agent\r\n".encode()
+    status, body = raw_exchange(agent, head + b"Content-Length: " + value + b"\r\n\r\n")
+    assert status == 401 and "token" in body["error"]  # the token first, even for a broken request
+    auth = f"Authorization: Bearer {TOKEN}\r\n".encode()
+    status, body = raw_exchange(agent, head + auth + b"Content-Length: " + value + b"\r\n\r\n")
+    assert status == 400 and "malformed Content-Length" in body["error"]
+    status, body = raw_exchange(agent, head + auth + b"Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd")
+    assert status == 400 and "malformed Content-Length" in body["error"]
+    AgentClient(agent, TOKEN).info()  # the agent still serves
+
+
+@pytest.mark.parametrize("header, message", [
+    ('{"a":' * 5000 + "1" + "}" * 5000, "at most 4096"),
+    ("[" * 5000 + "]" * 5000, "at most 4096"),
+    ("[" * 2000 + "]" * 2000, "nested too deeply"),  # under the length cap: json's RecursionError
+    ('{"repeats": 3' + " " * 5000 + "}", "at most 4096"),
+])
+def test_deeply_nested_or_long_settings_header(agent, model_file, header, message):
+    conn = http.client.HTTPConnection(*host_port(agent), timeout=60)
+    conn.request("POST", "/time", body=model_file.read_bytes(),
+                 headers={"Authorization": f"Bearer {TOKEN}", "X-Hwnas-Settings": header})
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 400 and message in body["error"] and "X-Hwnas-Settings" in body["error"]
+    mod = load_agent()
+    with pytest.raises(mod.RequestError, match=message):
+        mod.parse_settings(header)
+
+
+def test_warmup_model_is_a_valid_onnx_model():
+    # The agent writes its start-up model's protobuf by hand (it has no onnx package).
+    import onnx
+
+    mod = load_agent()
+    model = onnx.load_from_string(mod._warmup_model())
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Relu"]
+    mod.check_model_bytes(mod._warmup_model())
+
+
+def test_short_token_is_refused_by_the_server_too():
+    mod = load_agent()
+    with pytest.raises(ValueError, match="at least 16"):
+        mod.AgentServer(("127.0.0.1", 0), "x" * 15)
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"PUT /time HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n\r\n", 405),
+    (b"DELETE /info HTTP/1.1\r\nHost: a\r\n\r\n", 401),
+    (b"FROB /info HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /info HTTP/9.9\r\nHost: a\r\n\r\n", 505),
+    (b"GET /info HTTP/1.1\r\n" + b"X-Long: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    (b"POST /time HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + TOKEN.encode()
+     + b"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+    (b"GET /info HTTP/1.1\r\nHost: a\r\nAuthorization: Basic " + TOKEN.encode() + b"\r\n\r\n", 401),
+    (b"GET /info HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \xff\xfe" + TOKEN.encode() + b"\r\n\r\n", 401),
+])
+def test_every_refusal_is_json(agent, request_bytes, status):
+    got, body = raw_exchange(agent, request_bytes)
+    assert got == status and isinstance(body["error"], str) and body["error"]
+    assert "Traceback" not in body["error"] and "<html" not in body["error"].lower()

@@ -5,6 +5,7 @@ what to do: the agent is not running, the token is wrong, the model is too large
 """
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -15,6 +16,11 @@ from hwnas.errors import HwnasError
 
 SETTINGS_HEADER = "X-Hwnas-Settings"
 START_HINT = "start it on the device with `python3 profiling/agent.py --host 0.0.0.0 --token <secret>`"
+
+
+# A connection reset, aborted or closed by the agent without an answer (RemoteDisconnected is a
+# ConnectionResetError); refused connections stay "unreachable".
+RESET = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 class AgentError(HwnasError):
@@ -44,32 +50,53 @@ class AgentClient:
         return self._request("POST", "/time", body, {SETTINGS_HEADER: json.dumps(settings),
                                                      "Content-Type": "application/octet-stream"})
 
-    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> dict:
+    def _request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                 timeout_s: float | None = None) -> dict:
         req = urllib.request.Request(self.url + path, data=body, method=method,
                                      headers={"Authorization": f"Bearer {self.token}", **(headers or {})})
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from None
-        except urllib.error.URLError as exc:
+        except urllib.error.URLError as exc:  # raised while connecting or sending
             reason = exc.reason
             if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise AgentError(f"agent at {self.url} did not answer within {self.timeout_s:g} s "
+                raise AgentError(f"agent at {self.url} did not answer within {timeout_s:g} s "
                                  f"(runner.options.timeout_s); a long measurement needs a larger timeout") from None
-            if isinstance(reason, (ConnectionResetError, BrokenPipeError)) and body is not None:
-                raise AgentError(f"agent at {self.url} closed the connection while receiving a model of "
-                                 f"{len(body)} bytes; is it over the agent's upload limit (--max-upload-mb)?") from None
+            if isinstance(reason, RESET):
+                raise self._reset_error(reason, body) from None
             raise AgentError(f"agent at {self.url} unreachable: {reason}; {START_HINT}") from None
         except (socket.timeout, TimeoutError):
-            raise AgentError(f"agent at {self.url} did not answer within {self.timeout_s:g} s "
+            raise AgentError(f"agent at {self.url} did not answer within {timeout_s:g} s "
                              f"(runner.options.timeout_s)") from None
+        except RESET as exc:  # raised while waiting for or reading the answer
+            raise self._reset_error(exc, body) from None
         except (ConnectionError, OSError) as exc:
             raise AgentError(f"agent at {self.url} unreachable: {exc}; {START_HINT}") from None
+        except http.client.HTTPException as exc:
+            raise AgentError(f"{self.url}{path} answered with a malformed HTTP response ({exc!r}): "
+                             f"is this an hwnas agent?") from None
         try:
             return json.loads(payload)
         except ValueError:
             raise AgentError(f"{self.url}{path} did not answer JSON: is this an hwnas agent?") from None
+
+    def _reset_error(self, exc: BaseException, body: bytes | None) -> AgentError:
+        """A connection the agent reset or closed without answering. It is not blamed on the upload
+        size unless the agent's own upload limit (from /info) shows the model is over it: a reset
+        is more often a busy or restarting agent."""
+        what = f"agent at {self.url} reset the connection before answering ({type(exc).__name__})"
+        if body is not None:
+            try:
+                limit = self._request("GET", "/info", timeout_s=min(self.timeout_s, 10.0)).get("max_upload_bytes")
+            except (AgentError, AttributeError):
+                limit = None
+            if isinstance(limit, int) and len(body) > limit:
+                return AgentError(f"{what} while receiving a model of {len(body)} bytes, over the agent's "
+                                  f"upload limit of {limit} bytes: restart the agent with a larger --max-upload-mb")
+        return AgentError(f"{what}; it may be busy with many clients at once or restarting: retry the request")
 
     def _http_error(self, exc: urllib.error.HTTPError) -> AgentError:
         try:
