@@ -24,8 +24,6 @@ from hwnas.search_loop import run_search
 from hwnas.searchers import SEARCHERS, Searcher
 from hwnas.spaces import SPACES, SearchSpace
 
-RUN_FILES = ("history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json")
-
 
 @dataclass
 class Setup:

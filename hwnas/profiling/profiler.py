@@ -25,6 +25,7 @@ from hwnas.latency.model import (
 from hwnas.latency.table import LatencyTable
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
+from hwnas.seeding import seeded
 from hwnas.spaces.base import SearchSpace
 
 
@@ -48,8 +49,7 @@ class ProfileReport:
 
 def _seeded(build, seed: int):
     # Same spec + seed -> same weights, and the caller's RNG is untouched.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build()
 
 

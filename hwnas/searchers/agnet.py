@@ -32,10 +32,10 @@ from hwnas.searchers._generative import (
     BatchSearcher,
     WorthCache,
     rank_order,
-    seeded_init,
 )
 from hwnas.searchers.agnet_generator import CategoricalVAE
 from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
 from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
@@ -85,9 +85,10 @@ class AGNet(BatchSearcher):
         if c.objective not in OBJECTIVES:
             raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
-        self.vae = seeded_init(self.seed, lambda: CategoricalVAE(self.cards, c.latent, c.hidden))
+        with seeded(self.seed):
+            self.vae = CategoricalVAE(self.cards, c.latent, c.hidden)
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.gen = torch_generator(self.seed)
         self.surrogate = JointSurrogate(problem, seed=self.seed, n_members=c.surrogate_members,
                                         hidden=c.surrogate_hidden, steps=c.surrogate_steps,
                                         n_samples=c.ehvi_samples)

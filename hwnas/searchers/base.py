@@ -21,11 +21,6 @@ from hwnas.registry import Registry
 from hwnas.spaces.base import Arch
 
 
-@dataclass
-class SearcherConfig:
-    name: str = "abstract"
-
-
 class Searcher(ABC):
     def __init__(self, problem: SearchProblem, config: Any, seed: int):
         self.problem = problem

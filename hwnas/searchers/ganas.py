@@ -34,10 +34,10 @@ from hwnas.searchers._generative import (
     BatchSearcher,
     WorthCache,
     rank_order,
-    seeded_init,
     vectors_to_onehot,
 )
 from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 
 
@@ -120,12 +120,14 @@ class GANAS(BatchSearcher):
             raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
         dim = sum(self.cards)
-        self.policy = seeded_init(self.seed, lambda: _Policy(self.cards, c.hidden))
-        self.disc = seeded_init(self.seed + 1, lambda: nn.Sequential(
-            nn.Linear(dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.hidden), nn.ReLU(), nn.Linear(c.hidden, 1)))
+        with seeded(self.seed):
+            self.policy = _Policy(self.cards, c.hidden)
+        with seeded(self.seed + 1):
+            self.disc = nn.Sequential(nn.Linear(dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.hidden), nn.ReLU(),
+                                      nn.Linear(c.hidden, 1))
         self.g_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr)
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=c.lr)
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.gen = torch_generator(self.seed)
         self.worth = WorthCache(problem)
 
     # --- one learned iteration (BatchSearcher.ask runs the random initial design) ------

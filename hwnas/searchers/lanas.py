@@ -198,7 +198,6 @@ class LaNAS(Searcher):
         err = np.array([ev.error for ev in self.evals])
         self.root = self._grow(np.arange(len(self.evals)), u, err, 0)
         self._built_at = len(self.evals)
-        self._u = u
 
     def _grow(self, idx: np.ndarray, u: np.ndarray, err: np.ndarray, depth: int) -> _Node:
         node = _Node(depth=depth, n=len(idx), value=float(u[idx].mean()) if len(idx) else 0.0,
@@ -229,7 +228,6 @@ class LaNAS(Searcher):
     def _update_stats(self) -> None:
         """Route every sample through the current tree and refresh counts and values."""
         u = self.utilities()
-        self._u = u
 
         def visit(node: _Node, idx: np.ndarray) -> None:
             node.n, node.members = len(idx), list(idx)

@@ -7,6 +7,7 @@ their free violation and no accuracy query is spent on them.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +54,6 @@ class _VectorProblem(Problem):
 
 
 class _PymooSearcher(Searcher):
-    def _make_algorithm(self, n_obj: int):  # pragma: no cover - abstract
-        raise NotImplementedError
-
     def __init__(self, problem: SearchProblem, config: NSGA2Config, seed: int):
         super().__init__(problem, config, seed)
         self.vproblem = _VectorProblem(problem)
@@ -64,6 +62,10 @@ class _PymooSearcher(Searcher):
         self._pop = None
         self._archs: list[Arch] = []
         self._asked: list[int] = []  # positions in the population that need an accuracy query
+
+    @abstractmethod
+    def _make_algorithm(self, n_obj: int):
+        """The configured pymoo algorithm."""
 
     def _operators(self) -> dict:
         c = self.config
