@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.searchers._generative import (
     OBJECTIVES,
@@ -34,7 +33,8 @@ from hwnas.searchers._generative import (
     rank_order,
 )
 from hwnas.searchers.agnet_generator import CategoricalVAE
-from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.base import register_searcher
+from hwnas.searchers.options import bounded, choice
 from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
@@ -44,27 +44,27 @@ from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
 @dataclass
 class AGNetConfig:
     name: str = "agnet"
-    n_init: int = 20  # random feasible architectures queried before the first iteration
-    batch_size: int = 10  # queries per iteration (the paper uses 16 on larger budgets)
-    latent: int = 8
-    hidden: int = 64
-    lr: float = 3e-3
-    pretrain_samples: int = 2000  # unlabelled architectures (no queries) for the VAE
-    pretrain_steps: int = 300
-    finetune_steps: int = 30  # weighted-retraining steps per iteration
-    weight_k: float = 0.05  # w = 1 / (k N + rank): smaller k, more weight on the best
-    guide_steps: int = 10  # surrogate-gradient steps per iteration
-    guide_samples: int = 128
-    guide_weight: float = 0.5  # scale of the surrogate loss against the retraining loss
-    tau: float = 1.0  # Gumbel-softmax temperature
-    n_candidates: int = 512  # generated per iteration
-    candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
-    acq_candidates: int = 128  # candidates scored by EHVI (the optimistic Pareto-best of them)
-    ehvi_samples: int = 32
-    surrogate_members: int = 5
-    surrogate_hidden: int = 64
-    surrogate_steps: int = 150
-    objective: str = "pareto"  # pareto: as above; accuracy: error-rank weights, no latency pull, EI batch
+    n_init: int = bounded(20, min=1)  # random feasible architectures queried before the first iteration
+    batch_size: int = bounded(10, min=1)  # queries per iteration (the paper uses 16 on larger budgets)
+    latent: int = bounded(8, min=1)
+    hidden: int = bounded(64, min=1)
+    lr: float = bounded(3e-3, min=0, min_open=True)
+    pretrain_samples: int = bounded(2000, min=1)  # unlabelled architectures (no queries) for the VAE
+    pretrain_steps: int = bounded(300, min=0)  # 0 (like finetune_steps, guide_steps): skip that stage
+    finetune_steps: int = bounded(30, min=0)  # weighted-retraining steps per iteration
+    weight_k: float = bounded(0.05, min=0, min_open=True)  # w = 1 / (k N + rank): smaller k, more weight on the best
+    guide_steps: int = bounded(10, min=0)  # surrogate-gradient steps per iteration
+    guide_samples: int = bounded(128, min=1)
+    guide_weight: float = bounded(0.5, min=0)  # scale of the surrogate loss against the retraining loss
+    tau: float = bounded(1.0, min=0, min_open=True)  # Gumbel-softmax temperature
+    n_candidates: int = bounded(512, min=1)  # generated per iteration
+    candidate_tries: int = bounded(4, min=1)  # more sampling rounds when too few candidates are new and feasible
+    acq_candidates: int = bounded(128, min=1)  # candidates scored by EHVI (the optimistic Pareto-best of them)
+    ehvi_samples: int = bounded(32, min=1)
+    surrogate_members: int = bounded(5, min=1)
+    surrogate_hidden: int = bounded(64, min=1)
+    surrogate_steps: int = bounded(150, min=1)
+    objective: str = choice("pareto", *OBJECTIVES)  # pareto: as above; accuracy: error-rank weights, no latency pull, EI batch
 
 
 @register_searcher("agnet", AGNetConfig)
@@ -72,18 +72,6 @@ class AGNet(BatchSearcher):
     def __init__(self, problem, config: AGNetConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
-        for field in ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "guide_samples",
-                      "n_candidates", "candidate_tries", "acq_candidates", "ehvi_samples", "surrogate_members",
-                      "surrogate_hidden", "surrogate_steps"):
-            require_int(c, field, 1)
-        for field in ("pretrain_steps", "finetune_steps", "guide_steps"):  # 0 skips that stage
-            require_int(c, field, 0)
-        require_real(c, "lr", 0, low_open=True)
-        require_real(c, "weight_k", 0, low_open=True)  # w = 1 / (k N + rank): the best has rank 0
-        require_real(c, "guide_weight", 0)
-        require_real(c, "tau", 0, low_open=True)
-        if c.objective not in OBJECTIVES:
-            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
         with seeded(self.seed):
             self.vae = CategoricalVAE(self.cards, c.latent, c.hidden)

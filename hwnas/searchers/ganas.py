@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.errors import ConfigError
 from hwnas.searchers._generative import (
     OBJECTIVES,
     BatchSearcher,
@@ -36,7 +35,8 @@ from hwnas.searchers._generative import (
     rank_order,
     vectors_to_onehot,
 )
-from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.base import register_searcher
+from hwnas.searchers.options import bounded, choice
 from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 
@@ -44,22 +44,22 @@ from hwnas.spaces.base import Arch
 @dataclass
 class GANASConfig:
     name: str = "ganas"
-    n_init: int = 20  # random feasible architectures queried before the first iteration
-    batch_size: int = 10  # queries per iteration
-    top_k: int = 10  # size of the "real" set (10 beat 20 and 5 on NB-201 in a 5-seed check)
-    hidden: int = 32  # GRU and MLP width
-    lr: float = 5e-3
-    d_steps: int = 20  # discriminator updates per iteration
-    g_rounds: int = 3  # generator rounds per iteration: sample from the old policy, then PPO epochs
-    g_samples: int = 128  # architectures sampled per round
-    ppo_epochs: int = 4
-    clip: float = 0.2  # PPO ratio clip
-    entropy_coef: float = 0.01  # keeps the policy from collapsing on a few architectures
+    n_init: int = bounded(20, min=1)  # random feasible architectures queried before the first iteration
+    batch_size: int = bounded(10, min=1)  # queries per iteration
+    top_k: int = bounded(10, min=1)  # size of the "real" set (10 beat 20 and 5 on NB-201 in a 5-seed check)
+    hidden: int = bounded(32, min=1)  # GRU and MLP width
+    lr: float = bounded(5e-3, min=0, min_open=True)
+    d_steps: int = bounded(20, min=1)  # discriminator updates per iteration
+    g_rounds: int = bounded(3, min=0)  # generator rounds per iteration (0: untrained, an ablation): sample from the old policy, then PPO epochs
+    g_samples: int = bounded(128, min=2)  # sampled per round (>= 2: the advantage is standardised by their std)
+    ppo_epochs: int = bounded(4, min=0)
+    clip: float = bounded(0.2, min=0, max=1, min_open=True, max_open=True)  # PPO ratio clip
+    entropy_coef: float = bounded(0.01, min=0)  # keeps the policy from collapsing on a few architectures
     infeasible_reward: float = -1.0  # reward of a generated architecture over budget or degenerate
-    n_candidates: int = 256  # generated per iteration to pick the batch from
-    candidate_tries: int = 4  # more sampling rounds when too few candidates are new and feasible
+    n_candidates: int = bounded(256, min=1)  # generated per iteration to pick the batch from
+    candidate_tries: int = bounded(4, min=1)  # more sampling rounds when too few candidates are new and feasible
     rank_by_discriminator: bool = True  # batch = most "real"-looking samples; False: in sampling order
-    objective: str = "pareto"  # pareto: top-k by non-dominated rank + crowding; accuracy: by error alone
+    objective: str = choice("pareto", *OBJECTIVES)  # pareto: top-k by non-dominated rank + crowding; accuracy: by error alone
 
 
 class _Policy(nn.Module):
@@ -107,17 +107,6 @@ class GANAS(BatchSearcher):
     def __init__(self, problem, config: GANASConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
-        for field in ("n_init", "batch_size", "top_k", "hidden", "d_steps", "n_candidates", "candidate_tries"):
-            require_int(c, field, 1)
-        for field in ("g_rounds", "ppo_epochs"):  # 0 leaves the generator untrained (an ablation)
-            require_int(c, field, 0)
-        require_int(c, "g_samples", 2)  # the advantage is standardised by the rewards' std
-        require_real(c, "lr", 0, low_open=True)
-        require_real(c, "clip", 0, 1, low_open=True, high_open=True)
-        require_real(c, "entropy_coef", 0)
-        require_real(c, "infeasible_reward")
-        if c.objective not in OBJECTIVES:
-            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
         dim = sum(self.cards)
         with seeded(self.seed):

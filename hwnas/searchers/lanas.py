@@ -33,28 +33,28 @@ from typing import Optional
 
 import numpy as np
 
-from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation
-from hwnas.searchers.base import Searcher, register_searcher, require_int, require_real
+from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.options import bounded, choice
 from hwnas.spaces.base import Arch
 
 
 @dataclass
 class LaNASConfig:
     name: str = "lanas"
-    depth: int = 4  # tree height: up to 2**depth leaves
-    min_split: int = 8  # a node splits only with at least this many samples (and both children >= 2)
-    cp: float = 0.5  # UCB exploration constant (utilities are in [0, 1])
-    n_init: int = 10  # random feasible samples before the first tree
-    relearn_every: int = 1  # queries between two tree fits (every query: measured best, ~ms each)
-    batch_size: int = 1  # architectures per ask (one MCTS selection)
-    objective: str = "pareto"  # pareto: non-dominated rank on (error, latency[, energy]); accuracy: error only
-    l2: float = 1.0  # logistic regression's L2 penalty
+    depth: int = bounded(4, min=0)  # tree height: up to 2**depth leaves
+    min_split: int = bounded(8, min=2)  # a node splits only with at least this many samples (and both children >= 2)
+    cp: float = bounded(0.5, min=0)  # UCB exploration constant (utilities are in [0, 1])
+    n_init: int = bounded(10, min=1)  # random feasible samples before the first tree
+    relearn_every: int = bounded(1, min=1)  # queries between two tree fits (every query: measured best, ~ms each)
+    batch_size: int = bounded(1, min=1)  # architectures per ask (one MCTS selection)
+    objective: str = choice("pareto", "pareto", "accuracy")  # pareto: non-dominated rank on (error, latency[, energy]); accuracy: error only
+    l2: float = bounded(1.0, min=0, min_open=True)  # L2 penalty; 0: one-hot columns make Newton's system singular
     surrogate: bool = False  # rank in-region candidates by a JointSurrogate (EHVI / EI) instead of uniform
-    surrogate_every: int = 5  # queries between two surrogate fits
-    n_candidates: int = 200  # in-region candidates scored by the surrogate (or rejection-sampled per try)
-    sample_tries: int = 20  # rejection-sampling rounds in a non-tabular space before backing off to the parent
+    surrogate_every: int = bounded(5, min=1)  # queries between two surrogate fits
+    n_candidates: int = bounded(200, min=1)  # in-region candidates scored by the surrogate (or rejection-sampled per try)
+    sample_tries: int = bounded(20, min=1)  # rejection-sampling rounds in a non-tabular space before backing off to the parent
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 25) -> tuple[np.ndarray, float]:
@@ -105,16 +105,6 @@ class LaNAS(Searcher):
     def __init__(self, problem, config: LaNASConfig, seed: int):
         super().__init__(problem, config, seed)
         c = config
-        if c.objective not in ("pareto", "accuracy"):
-            raise ConfigError(f"searcher.objective must be pareto or accuracy, got {c.objective!r}")
-        require_int(c, "depth", 0)
-        require_int(c, "min_split", 2)
-        for name in ("n_init", "relearn_every", "batch_size", "surrogate_every", "n_candidates", "sample_tries"):
-            require_int(c, name, 1)
-        require_real(c, "cp", 0)
-        require_real(c, "l2", 0, low_open=True)  # l2 = 0: the one-hot columns make Newton's system singular
-        if not isinstance(c.surrogate, bool):
-            raise ConfigError(f"searcher.surrogate must be true or false, got {c.surrogate!r}")
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width
         self.seen: set[Arch] = set()  # asked (told or not): never asked again

@@ -22,6 +22,7 @@ from pymoo.problems.static import StaticProblem
 
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.options import bounded
 from hwnas.spaces.base import Arch
 
 _UNQUERIED_ERROR = 1e3  # error pymoo sees for a member no query was spent on
@@ -30,17 +31,17 @@ _UNQUERIED_ERROR = 1e3  # error pymoo sees for a member no query was spent on
 @dataclass
 class NSGA2Config:
     name: str = "nsga2"
-    pop_size: int = 20
-    crossover_prob: float = 0.9
-    crossover_eta: float = 15.0
-    mutation_eta: float = 20.0
-    max_empty_generations: int = 200  # generations without one feasible member before giving up
+    pop_size: int = bounded(20, min=1)
+    crossover_prob: float = bounded(0.9, min=0, max=1)
+    crossover_eta: float = bounded(15.0, min=0)
+    mutation_eta: float = bounded(20.0, min=0)
+    max_empty_generations: int = bounded(200, min=1)  # generations without one feasible member before giving up
 
 
 @dataclass
 class NSGA3Config(NSGA2Config):
     name: str = "nsga3"
-    n_partitions: int = 12  # Das-Dennis reference directions (2 objectives: 13 directions)
+    n_partitions: int = bounded(12, min=1)  # Das-Dennis reference directions (2 objectives: 13 directions)
 
 
 class _VectorProblem(Problem):

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.options import bounded
 from hwnas.spaces.base import Arch
 
 
 @dataclass
 class RandomConfig:
     name: str = "random"
-    batch_size: int = 1
+    batch_size: int = bounded(1, min=1)
 
 
 @register_searcher("random", RandomConfig)

@@ -12,29 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher
+from hwnas.searchers.options import bounded, choice
 from hwnas.spaces.base import Arch
 
 
 @dataclass
 class RegularizedEvolutionConfig:
     name: str = "regularized_evolution"
-    population_size: int = 20
-    sample_size: int = 5
-    objective: str = "sweep"  # sweep: random latency cap per tournament; constrained: accuracy under the budget
-    mutation_tries: int = 50  # re-mutate while the child is infeasible or already seen
+    population_size: int = bounded(20, min=1)
+    sample_size: int = bounded(5, min=1, max="population_size")
+    objective: str = choice("sweep", "sweep", "constrained")  # sweep: random latency cap per tournament; constrained: accuracy under the budget
+    mutation_tries: int = bounded(50, min=0)  # re-mutate while the child is infeasible or already seen
 
 
 @register_searcher("regularized_evolution", RegularizedEvolutionConfig)
 class RegularizedEvolution(Searcher):
     def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int):
         super().__init__(problem, config, seed)
-        if config.objective not in ("sweep", "constrained"):
-            raise ConfigError(f"searcher.objective must be sweep or constrained, got {config.objective!r}")
-        if not 1 <= config.sample_size <= config.population_size:
-            raise ConfigError("searcher.sample_size must be between 1 and searcher.population_size")
         self.population: deque[Evaluation] = deque()
         self.seen: set[Arch] = set()
 
