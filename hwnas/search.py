@@ -80,7 +80,7 @@ def _check_feasible(problem: SearchProblem, lat: np.ndarray, energy: np.ndarray 
     raise ConfigError(msg + "; ".join(parts) + ". Raise the budget")
 
 
-def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int) -> Searcher:
+def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int, progress: bool = False) -> Searcher:
     """The searcher named by the config, with its typed config (a dataclass or a mapping)."""
     if is_dataclass(cfg_searcher):
         name, conf = cfg_searcher.name, cfg_searcher
@@ -92,7 +92,7 @@ def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int) -> Searc
             conf = entry.config(**params)
         except TypeError as exc:
             raise ConfigError(f"bad option for searcher {name!r}: {exc}") from None
-    return SEARCHERS.get(name).cls(problem, conf, seed)
+    return SEARCHERS.get(name).cls(problem, conf, seed, progress)
 
 
 def _config_record(cfg: SearchConfig) -> dict:
@@ -144,7 +144,7 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
     """Run one search into `run_dir` and return its summary."""
     t0 = time.perf_counter()
     s = build_setup(cfg)
-    searcher = make_searcher(cfg.searcher, s.problem, cfg.seed)
+    searcher = make_searcher(cfg.searcher, s.problem, cfg.seed, progress and cfg.output.progress)
     replay = prepare_run_dir(run_dir, cfg, s.space)
     if replay:
         log(f"resuming {run_dir}: replaying {len(replay)} queries from history.csv")

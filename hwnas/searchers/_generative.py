@@ -69,8 +69,8 @@ class BatchSearcher(Searcher):
     """A searcher that starts from `config.n_init` random feasible architectures, then proposes
     `config.batch_size` at a time from what it learned (`_iterate`); it keeps every evaluation."""
 
-    def __init__(self, problem, config, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.evals: list[Evaluation] = []
         self.seen: set[Arch] = set()
 

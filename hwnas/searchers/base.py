@@ -20,8 +20,9 @@ from hwnas.spaces.base import Arch
 
 
 class Searcher(ABC):
-    def __init__(self, problem: SearchProblem, config: Any, seed: int):
+    def __init__(self, problem: SearchProblem, config: Any, seed: int, progress: bool = False):
         validate_options(config)  # every option's type and bounds, before any work
+        self.progress = progress  # may show a bar for long set-up work (e.g. AG-Net's pretraining)
         self.problem = problem
         self.space = problem.space
         self.config = config

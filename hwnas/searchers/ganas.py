@@ -104,8 +104,8 @@ class _Policy(nn.Module):
 
 @register_searcher("ganas", GANASConfig)
 class GANAS(BatchSearcher):
-    def __init__(self, problem, config: GANASConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: GANASConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         c = config
         self.cards = list(self.space.cardinalities())
         dim = sum(self.cards)

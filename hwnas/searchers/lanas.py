@@ -102,8 +102,8 @@ class _Node:
 
 @register_searcher("lanas", LaNASConfig)
 class LaNAS(Searcher):
-    def __init__(self, problem, config: LaNASConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: LaNASConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         c = config
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width

@@ -55,8 +55,8 @@ class _VectorProblem(Problem):
 
 
 class _PymooSearcher(Searcher):
-    def __init__(self, problem: SearchProblem, config: NSGA2Config, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem: SearchProblem, config: NSGA2Config, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.vproblem = _VectorProblem(problem)
         self.algorithm = self._make_algorithm(problem.n_obj)
         self.algorithm.setup(self.vproblem, termination=NoTermination(), seed=self.seed, verbose=False)

@@ -29,8 +29,8 @@ class RegularizedEvolutionConfig:
 
 @register_searcher("regularized_evolution", RegularizedEvolutionConfig)
 class RegularizedEvolution(Searcher):
-    def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.population: deque[Evaluation] = deque()
         self.seen: set[Arch] = set()
 
