@@ -80,7 +80,7 @@ def one_run(task: tuple) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        evals = run_search(s.problem, s.evaluator, timed)
+        evals = run_search(s.problem, s.evaluator, timed).history
     wall = time.perf_counter() - t0
     idx = s.space.indices([e.arch for e in evals])
     score = s.scorer.score(idx)

@@ -40,14 +40,16 @@ def queries_to_optimum(task: tuple) -> dict:
     from hwnas.search import build_setup, make_searcher
     from hwnas.search_config import make_search_cfg
     from hwnas.search_loop import TimedSearcher, run_search
+    from hwnas.termination import Target
 
     cfg = make_search_cfg(searcher=searcher, dataset=dataset, latency_ms=None, queries=max_q, seed=seed, **kw)
     s = build_setup(cfg)
     best = float(s.evaluator.all_accuracy().max())
     timed = TimedSearcher(make_searcher(cfg.searcher, s.problem, seed))
     t0 = time.perf_counter()
-    evals = run_search(s.problem, s.evaluator, timed, until=lambda ev: ev.accuracy >= best - 1e-9)
-    found = len(evals) if evals and evals[-1].accuracy >= best - 1e-9 else None
+    result = run_search(s.problem, s.evaluator, timed, termination=Target(lambda ev: ev.accuracy >= best - 1e-9))
+    evals = result.history
+    found = len(evals) if result.reason == "target reached" else None
     return dict(searcher=searcher, seed=seed, found=found, queries=len(evals),
                 search_s_per_query=timed.seconds / max(len(evals), 1), wall_s=time.perf_counter() - t0)
 

@@ -61,7 +61,7 @@ def one_run(task: tuple) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        evals = run_search(s.problem, s.evaluator, make_searcher(cfg.searcher, s.problem, seed))
+        evals = run_search(s.problem, s.evaluator, make_searcher(cfg.searcher, s.problem, seed)).history
     wall = time.perf_counter() - t0
     acc = np.array([e.accuracy for e in evals])
     hit = np.nonzero(acc >= best_acc)[0]

@@ -40,6 +40,21 @@ def nd_ranks(F: np.ndarray) -> np.ndarray:
     return np.asarray(rank, dtype=int)
 
 
+def crowding_distance(F: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance (n,) of the points of one front, F n x m, via pymoo's own.
+
+    Interior points: the mean over objectives of the gap between their two neighbours,
+    normalised by the front's span; the extremes of any objective get inf (so do all points
+    of a front of <= 2).
+    """
+    from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_function
+
+    F = np.asarray(F, dtype=float)
+    if len(F) == 0:
+        return np.zeros(0)
+    return np.asarray(get_crowding_function("cd").do(F), dtype=float)
+
+
 def hypervolume_2d(F: np.ndarray, ref: np.ndarray) -> float:
     """Exact 2-D hypervolume dominated by `F` (n x 2) and bounded by `ref` (2,)."""
     F = np.asarray(F, dtype=float).reshape(-1, 2)

@@ -17,7 +17,7 @@ from hwnas.evaluators import EVALUATORS, Evaluator
 from hwnas.io import clean_stale_temps, write_json_atomic
 from hwnas.latency.base import IndexedSource
 from hwnas.latency.sources import make_latency_source
-from hwnas.pareto import FrontScorer, non_dominated
+from hwnas.pareto import FrontScorer
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.rundir import (
     CONFIG,
@@ -27,7 +27,7 @@ from hwnas.rundir import (
     write_config,
     write_rows_csv,
 )
-from hwnas.search_loop import run_search
+from hwnas.search_loop import front_of, run_search
 from hwnas.searchers import SEARCHERS, Searcher
 from hwnas.spaces import SPACES, SearchSpace
 
@@ -93,7 +93,7 @@ def _check_feasible(problem: SearchProblem, lat: np.ndarray, energy: np.ndarray 
     raise ConfigError(msg + "; ".join(parts) + ". Raise the budget")
 
 
-def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int) -> Searcher:
+def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int, progress: bool = False) -> Searcher:
     """The searcher named by the config, with its typed config (a dataclass or a mapping)."""
     if is_dataclass(cfg_searcher):
         name, conf = cfg_searcher.name, cfg_searcher
@@ -105,17 +105,7 @@ def make_searcher(cfg_searcher: Any, problem: SearchProblem, seed: int) -> Searc
             conf = entry.config(**params)
         except TypeError as exc:
             raise ConfigError(f"bad option for searcher {name!r}: {exc}") from None
-    return SEARCHERS.get(name).cls(problem, conf, seed)
-
-
-def front_of(evals: list[Evaluation]) -> list[int]:
-    """Positions of the feasible non-dominated evaluations, by increasing latency."""
-    feas = [i for i, e in enumerate(evals) if e.feasible]
-    if not feas:
-        return []
-    F = np.array([evals[i].objectives() for i in feas])
-    nd = [feas[k] for k in np.nonzero(non_dominated(F))[0]]
-    return sorted(nd, key=lambda i: (evals[i].latency_ms, evals[i].error))
+    return SEARCHERS.get(name).cls(problem, conf, seed, progress)
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -159,7 +149,7 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
     """Run one search into `run_dir` and return its summary."""
     t0 = time.perf_counter()
     s = build_setup(cfg)
-    searcher = make_searcher(cfg.searcher, s.problem, cfg.seed)
+    searcher = make_searcher(cfg.searcher, s.problem, cfg.seed, progress and cfg.output.progress)
     replay = prepare_run_dir(run_dir, cfg, s.space)
     if replay:
         log(f"resuming {run_dir}: replaying {len(replay)} queries from history.csv")
@@ -184,12 +174,12 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
             bar.update(1)
 
     try:
-        evals = run_search(s.problem, s.evaluator, searcher, replay, on_query)
+        result = run_search(s.problem, s.evaluator, searcher, replay, on_query)
     finally:
         writer.close()
         if bar is not None:
             bar.close()
-    return finish(cfg, s, run_dir, evals, indices, time.perf_counter() - t0, log)
+    return finish(cfg, s, run_dir, result.history, indices, time.perf_counter() - t0, log, result.reason)
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -201,7 +191,7 @@ def _progress_bar(total: int, enabled: bool):
 
 
 def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], indices: list[int],
-           wall_s: float, log=print) -> dict:
+           wall_s: float, log=print, stop_reason: str | None = None) -> dict:
     front = front_of(evals)
     write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
                    [(i + 1, evals[i], indices[i]) for i in front])
@@ -219,6 +209,7 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "constraints": {"latency_ms": s.problem.latency_budget, "energy_mj": cfg.constraints.energy_mj},
         "objectives": ["error", "latency_ms"] + (["energy_mj"] if s.problem.use_energy else []),
         "queries": len(evals),
+        "stop_reason": stop_reason,
         "feasible_queries": len(feas),
         "best_feasible_accuracy": best.accuracy if best else None,
         "best_feasible_arch": str(best.arch) if best else None,

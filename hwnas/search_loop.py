@@ -1,4 +1,4 @@
-"""The ask/tell loop: evaluate what the searcher proposes until the query budget is spent.
+"""The ask/tell loop: evaluate what the searcher proposes until a stopping criterion fires.
 
 Resuming replays the earlier run: the searcher is re-created with the same seed, and the
 queries it proposes are answered from history.csv (checked to be the same architectures)
@@ -8,15 +8,39 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Callable, Sequence
+
+import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.evaluators.base import Evaluator
+from hwnas.pareto import non_dominated
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher
 from hwnas.spaces.base import Arch
+from hwnas.termination import QueryBudget, SearchState, Termination
 
 OnQuery = Callable[[int, Evaluation, bool], None]  # (query number, evaluation, replayed)
+
+
+@dataclass
+class SearchResult:
+    history: list[Evaluation]  # every new query, in query order
+    front: list[int]  # positions in `history` of the feasible non-dominated ones, by latency
+    n_queries: int
+    reason: str  # why it stopped: the criterion's phrase, or "exhausted: ..." when nothing new came
+    wall_s: float
+
+
+def front_of(evals: list[Evaluation]) -> list[int]:
+    """Positions of the feasible non-dominated evaluations, by increasing latency."""
+    feas = [i for i, e in enumerate(evals) if e.feasible]
+    if not feas:
+        return []
+    F = np.array([evals[i].objectives() for i in feas])
+    nd = [feas[k] for k in np.nonzero(non_dominated(F))[0]]
+    return sorted(nd, key=lambda i: (evals[i].latency_ms, evals[i].error))
 
 
 class TimedSearcher:
@@ -42,20 +66,25 @@ class TimedSearcher:
 
 def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                replay: Sequence[tuple[Arch, float]] = (), on_query: OnQuery | None = None,
-               max_stall: int = 200, until: Callable[[Evaluation], bool] | None = None) -> list[Evaluation]:
-    """Run until the budget is spent (or the searcher has nothing new to propose).
-
-    Returns the evaluations in query order. `max_stall`: consecutive ask() rounds without a
-    new query after which the search stops (e.g. a searcher that converged on seen archs).
-    `until`: stop right after the first new query for which it returns True (benchmarks that
-    count the queries needed to reach a target).
+               termination: Termination | None = None, max_stall: int = 200) -> SearchResult:
+    """Run until `termination` (always with the evaluator's budget) fires after a new query, or
+    the searcher has proposed nothing new for `max_stall` consecutive ask() rounds.
     """
+    t0 = time.perf_counter()
     if len(replay) > evaluator.budget:
         raise HwnasError(f"the run dir's history holds {len(replay)} queries, more than "
                          f"budget.queries={evaluator.budget}")
-    history: list[Evaluation] = []
+    budget = QueryBudget(evaluator.budget)
+    stop = budget if termination is None else termination | budget  # the user's reason wins a tie
+    state = SearchState()
+    reason = None
     stall = 0
-    while evaluator.remaining > 0 and stall < max_stall:
+    while reason is None and evaluator.remaining > 0:
+        if stall >= max_stall:
+            reason = f"exhausted: the searcher proposed nothing new for {max_stall} rounds"
+            warnings.warn(f"searcher proposed nothing new for {max_stall} rounds; stopped after "
+                          f"{evaluator.used} of {evaluator.budget} queries", stacklevel=2)
+            break
         batch = searcher.ask()
         told: list[Evaluation] = []
         new = 0
@@ -77,18 +106,21 @@ def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                 else:
                     acc, _ = evaluator.evaluate(arch)
                 ev = problem.make_evaluation(arch, acc)
-                history.append(ev)
+                state.add(ev)
                 new += 1
                 if on_query is not None:
                     on_query(q + 1, ev, replayed)
-                if until is not None and until(ev):
-                    return history
+                reason = stop.reason(state)
+                if reason is not None:
+                    break  # stop right after this query: the rest of the batch is not evaluated
             else:
                 ev = problem.make_evaluation(arch, acc)
             told.append(ev)
+        if reason is not None:
+            break
         searcher.tell(told)
         stall = 0 if new else stall + 1
-    if evaluator.remaining > 0:
-        warnings.warn(f"searcher proposed nothing new for {max_stall} rounds; stopped after "
-                      f"{evaluator.used} of {evaluator.budget} queries", stacklevel=2)
-    return history
+    if reason is None:  # the evaluator's budget was spent before this run's own queries counted it
+        reason = f"budget: {evaluator.budget} queries"
+    return SearchResult(state.history, front_of(state.history), state.n_queries, reason,
+                        time.perf_counter() - t0)

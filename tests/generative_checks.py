@@ -71,10 +71,10 @@ def check_replay_mid_batch(searcher, **kw):
     """Replaying a prefix that ends mid-batch gives the uninterrupted run (what resume relies on)."""
     cfg = make_search_cfg(searcher=searcher, queries=37, latency_ms=None, seed=4, **kw)
     s = build_setup(cfg)
-    ref = run_search(s.problem, s.evaluator, make_searcher(cfg.searcher, s.problem, 4))
+    ref = run_search(s.problem, s.evaluator, make_searcher(cfg.searcher, s.problem, 4)).history
     s2 = build_setup(cfg)
     replay = [(e.arch, e.accuracy) for e in ref[:23]]
-    again = run_search(s2.problem, s2.evaluator, make_searcher(cfg.searcher, s2.problem, 4), replay=replay)
+    again = run_search(s2.problem, s2.evaluator, make_searcher(cfg.searcher, s2.problem, 4), replay=replay).history
     assert [e.arch for e in again] == [e.arch for e in ref]
 
 

@@ -1,11 +1,19 @@
 import generative_checks as gc
+import pytest
 import torch
-from conftest import make_search_cfg
+from conftest import make_search_cfg, run_search_dir
 
 from hwnas.problem import Evaluation
 from hwnas.search import build_setup, make_searcher
 
 SMALL = dict(pretrain_steps=100, pretrain_samples=500, finetune_steps=10, guide_steps=3, n_candidates=128, surrogate_steps=50)
+
+
+@pytest.fixture(autouse=True)
+def _user_home(tmp_path, monkeypatch):
+    """The pretrained-generator cache goes to a fresh HWNAS_HOME, never into ~/.cache."""
+    monkeypatch.setenv("HWNAS_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
 
 
 def test_seeded_determinism_budget_and_feasible_front(tmp_path):
@@ -47,3 +55,55 @@ def test_global_torch_rng_untouched_and_infeasible_weighs_zero(data_dir):
     assert bool((w[:-1] >= w[1:]).all())  # weighted toward the best
     assert len(batch) == 4 and all(s.problem.is_worth_querying(a) and a not in g.seen - set(batch) for a in batch)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def _count_pretraining(monkeypatch):
+    from hwnas.searchers.agnet_generator import CategoricalVAE
+
+    calls = []
+    fit = CategoricalVAE.fit
+
+    def spy(self, X, weights, steps, *a, **k):
+        if weights is None:  # pretraining is the only unweighted fit
+            calls.append(steps)
+        return fit(self, X, weights, steps, *a, **k)
+
+    monkeypatch.setattr(CategoricalVAE, "fit", spy)
+    return calls
+
+
+def test_pretrained_generator_is_cached_and_a_cached_run_is_identical(tmp_path, _user_home, monkeypatch):
+    calls = _count_pretraining(monkeypatch)
+    kw = dict(searcher="agnet", queries=30, seed=1, **SMALL)
+    _, d1 = run_search_dir(tmp_path, "first", **kw)
+    files = sorted((_user_home / "cache" / "agnet").glob("pretrained-*.pt"))
+    assert len(files) == 1 and calls == [100]
+    _, d2 = run_search_dir(tmp_path, "cached", **kw)
+    assert calls == [100]  # the second run did not pretrain
+    assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
+    # Another seed is another generator: its own file.
+    run_search_dir(tmp_path, "seed2", **dict(kw, seed=2, queries=21))
+    assert len(list((_user_home / "cache" / "agnet").glob("pretrained-*.pt"))) == 2 and calls == [100, 100]
+
+
+def test_corrupt_cache_is_ignored_with_a_warning_and_rebuilt(tmp_path, _user_home, monkeypatch):
+    kw = dict(searcher="agnet", queries=25, seed=3, **SMALL)
+    _, d1 = run_search_dir(tmp_path, "first", **kw)
+    (path,) = (_user_home / "cache" / "agnet").glob("pretrained-*.pt")
+    path.write_bytes(b"not a torch file")
+    calls = _count_pretraining(monkeypatch)
+    with pytest.warns(UserWarning, match=r"ignoring unreadable AG-Net cache .*pretraining again"):
+        _, d2 = run_search_dir(tmp_path, "rebuilt", **kw)
+    assert calls == [100]
+    assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
+    assert torch.load(path, weights_only=True).keys() == {"vae", "opt", "gen"}  # rewritten whole
+
+
+def test_pretraining_shows_a_progress_bar_only_when_asked(capsys, data_dir):
+    cfg = make_search_cfg(searcher="agnet", **dict(SMALL, pretrain_steps=40))
+    s = build_setup(cfg)
+    make_searcher(cfg.searcher, s.problem, 0)
+    assert "pretraining" not in capsys.readouterr().err
+    make_searcher(cfg.searcher, s.problem, 5, progress=True)
+    err = capsys.readouterr().err
+    assert "agnet: pretraining the generator" in err and "40/40" in err and "step/s" in err

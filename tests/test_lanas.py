@@ -93,7 +93,7 @@ def test_non_tabular_space_uses_rejection_sampling(data_dir, monkeypatch):
         s.evaluator.__init__(s.space, 35, s.evaluator.all_accuracy())
         la = make_searcher(cfg.searcher, s.problem, 3)
         assert la.pool is None
-        runs.append(run_search(s.problem, s.evaluator, la))
+        runs.append(run_search(s.problem, s.evaluator, la).history)
     h = runs[0]
     assert len(h) == 35 and len({e.arch for e in h}) == 35
     assert all(s.problem.is_worth_querying(e.arch) for e in h)

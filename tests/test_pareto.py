@@ -85,3 +85,33 @@ def test_front_regret_definition(scorer):
         got = acc[star] if lat[star] <= b else np.median(acc[pool])
         expected.append(acc[pool].max() - got)
     assert sc.front_regret(np.array([star])) == pytest.approx(np.mean(expected))
+
+
+def _crowding_reference(F):
+    """Deb et al.'s definition, written out: extremes of each objective inf, else the mean over
+    objectives of the normalised gap between the two neighbours."""
+    n, m = F.shape
+    d = np.zeros(n)
+    for j in range(m):
+        order = np.argsort(F[:, j], kind="stable")
+        span = F[order[-1], j] - F[order[0], j]
+        d[order[0]] = d[order[-1]] = np.inf
+        for k in range(1, n - 1):
+            d[order[k]] += (F[order[k + 1], j] - F[order[k - 1], j]) / span / m
+    return d
+
+
+def test_crowding_distance_is_pymoo_nsga2s_and_matches_the_definition():
+    from hwnas.pareto import crowding_distance
+
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(0, 1, 12))
+    F2 = np.column_stack([x, 1 - np.sqrt(x)])  # a 2-D front
+    w = rng.dirichlet(np.ones(3), 15)
+    F3 = w / np.linalg.norm(w, axis=1, keepdims=True)  # a 3-D front
+    for F in (F2, F3):
+        got, want = crowding_distance(F), _crowding_reference(F)
+        assert np.array_equal(np.isinf(got), np.isinf(want)) and np.isinf(got).sum() >= 2
+        fin = np.isfinite(want)
+        assert np.allclose(got[fin], want[fin], rtol=1e-12)
+    assert np.isinf(crowding_distance(F2[:2])).all() and len(crowding_distance(np.zeros((0, 2)))) == 0

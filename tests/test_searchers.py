@@ -137,3 +137,60 @@ def test_boundary_searcher_option_values_are_accepted(problem):
     ]:
         searcher = make_searcher(make_search_cfg(searcher=name, **kw).searcher, problem, 0)
         assert len(searcher.ask()) == 1, name
+
+
+def _out_of_bounds(cfg_type):
+    """(option, bad value, what the message must name) for every bounded or choice option."""
+    from dataclasses import fields
+
+    default = cfg_type()
+    for f in fields(cfg_type):
+        rule = f.metadata.get("rule")
+        if rule is None:
+            continue
+        if rule.choices is not None:
+            yield f.name, "no-such-choice", rule.choices[0]
+            continue
+        step = 1 if isinstance(f.default, int) else 0.5
+        for bound, open_, sign in ((rule.min, rule.min_open, -1), (rule.max, rule.max_open, +1)):
+            if bound is None:
+                continue
+            limit = getattr(default, bound) if isinstance(bound, str) else bound
+            yield f.name, limit if open_ else limit + sign * step, str(bound)
+
+
+OUT_OF_BOUNDS = [(name, key, value, named) for name in SEARCHERS.names()
+                 for key, value, named in _out_of_bounds(SEARCHERS.get(name).config)]
+
+
+def test_every_searcher_has_bounded_options():
+    assert {name for name, *_ in OUT_OF_BOUNDS} == set(SEARCHERS.names())
+
+
+@pytest.mark.parametrize("searcher, option, value, named", OUT_OF_BOUNDS)
+def test_out_of_bound_option_is_a_config_error_naming_key_bound_and_value(problem, searcher, option, value, named):
+    from hwnas.errors import ConfigError
+
+    cfg = make_search_cfg(searcher=searcher, **{option: value})
+    with pytest.raises(ConfigError, match=rf"^searcher\.{option} must be .*{re.escape(named)}.*, got {re.escape(repr(value))}$"):
+        make_searcher(cfg.searcher, problem, 0)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("searcher=nsga2 searcher.pop_size=0", "searcher.pop_size must be an integer >= 1, got 0"),
+    ("searcher=random searcher.batch_size=0", "searcher.batch_size must be an integer >= 1, got 0"),
+])
+def test_out_of_bound_option_through_the_app_is_one_line_and_exit_2(tmp_path, override, message):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "hwnas.apps.search", *override.split(), "budget.queries=5",
+                        "output.progress=false", "output.plot=false", f"hydra.run.dir={tmp_path / 'run'}"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"hwnas: error: {message}"
+    assert not (tmp_path / "run" / "history.csv").exists()

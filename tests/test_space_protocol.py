@@ -66,7 +66,7 @@ def test_every_baseline_searcher_runs_on_a_second_space(name):
     problem = SearchProblem(space, ParamLatency(space, "toy"), latency_ms=10.0)
     searcher = SEARCHERS.get(name)
     evaluator = ToyAccuracy(space, budget=15)
-    evals = run_search(problem, evaluator, searcher.cls(problem, searcher.config(), seed=0))
+    evals = run_search(problem, evaluator, searcher.cls(problem, searcher.config(), seed=0)).history
     assert len(evals) == 15 and len({e.arch for e in evals}) == 15
     assert all(e.feasible for e in evals)  # latency is free, so no query is spent on a bad one
     net = space.build(evals[0].arch, 3)

@@ -39,6 +39,7 @@ from hwnas.export.run import resolve_archs, select_rows
 from hwnas.rundir import RunDir, load_run
 from hwnas.io import write_json_atomic, write_text_atomic
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, export_onnx, random_input
+from hwnas.seeding import seeded
 
 MANIFEST_SCHEMA = 1
 WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; randomly initialised "
@@ -188,8 +189,7 @@ def model_name(space_name: str, target: Target) -> str:
 def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig) -> torch.nn.Module:
     """The network with seeded fresh weights, or the checkpoint's when weights= is given."""
     # Same arch + seed -> same weights, whatever the export order; the caller's RNG is untouched.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded(cfg.seed):
         model = space.build(arch, num_classes, in_channels=in_channels)
     if cfg.weights is not None:
         try:

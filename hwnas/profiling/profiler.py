@@ -28,6 +28,7 @@ from hwnas.latency.verdict import verdict
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
 from hwnas.profiling.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
+from hwnas.seeding import seeded
 from hwnas.spaces.base import SearchSpace
 
 
@@ -51,8 +52,7 @@ class ProfileReport:
 
 def _seeded(build, seed: int):
     # Same spec + seed -> same weights, and the caller's RNG is untouched.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build()
 
 

@@ -5,45 +5,22 @@ search loop resumes by replaying history through ask/tell, so no global RNG is t
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from abc import abstractmethod
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from hwnas.pareto import nd_ranks
+from hwnas.pareto import crowding_distance, nd_ranks
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher
 from hwnas.spaces.base import Arch
-
-M = TypeVar("M")
-
-
-def seeded_init(seed: int, make: Callable[[], M]) -> M:
-    """Build torch modules with parameters drawn from `seed`, leaving torch's global RNG as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return make()
 
 
 def vectors_to_onehot(X: torch.Tensor, cards: Sequence[int]) -> torch.Tensor:
     """n x len(cards) long tensor of choices -> n x sum(cards) one-hot float tensor."""
     parts = [torch.nn.functional.one_hot(X[:, i], c).float() for i, c in enumerate(cards)]
     return torch.cat(parts, dim=1)
-
-
-def crowding_distance(F: np.ndarray) -> np.ndarray:
-    """Crowding distance (NSGA-II) of the points of one front, F n x m; extremes get inf."""
-    n, m = F.shape
-    d = np.zeros(n)
-    if n <= 2:
-        return np.full(n, np.inf)
-    for j in range(m):
-        order = np.argsort(F[:, j], kind="stable")
-        span = F[order[-1], j] - F[order[0], j]
-        d[order[0]] = d[order[-1]] = np.inf
-        if span > 0:
-            d[order[1:-1]] += (F[order[2:], j] - F[order[:-2], j]) / span
-    return d
 
 
 def rank_order(evals: Sequence[Evaluation], objective: str = "pareto") -> list[int]:
@@ -70,7 +47,6 @@ def rank_order(evals: Sequence[Evaluation], objective: str = "pareto") -> list[i
     return [feas[k] for k in key]
 
 
-OBJECTIVES = ("pareto", "accuracy")
 
 
 class WorthCache:
@@ -92,11 +68,10 @@ class BatchSearcher(Searcher):
     """A searcher that starts from `config.n_init` random feasible architectures, then proposes
     `config.batch_size` at a time from what it learned (`_iterate`); it keeps every evaluation."""
 
-    def __init__(self, problem, config, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.evals: list[Evaluation] = []
         self.seen: set[Arch] = set()
-        self.iterations = 0
 
     def ask(self) -> list[Arch]:
         c = self.config
@@ -109,7 +84,6 @@ class BatchSearcher(Searcher):
                 batch.append(a)
         else:
             batch = self._iterate()
-            self.iterations += 1
         self.seen.update(batch)
         return batch
 
@@ -117,6 +91,6 @@ class BatchSearcher(Searcher):
         self.evals.extend(evaluations)
         self.seen.update(e.arch for e in evaluations)
 
+    @abstractmethod
     def _iterate(self) -> list[Arch]:
         """One learned iteration: the next batch of new architectures worth querying."""
-        raise NotImplementedError

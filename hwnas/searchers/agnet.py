@@ -20,47 +20,43 @@ iteration then:
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
+import warnings
+
 import numpy as np
 import torch
 
-from hwnas.errors import ConfigError
+from hwnas.io import atomic_path
 from hwnas.pareto import nd_ranks
 from hwnas.searchers._generative import (
-    OBJECTIVES,
     BatchSearcher,
     WorthCache,
     rank_order,
-    seeded_init,
 )
 from hwnas.searchers.agnet_generator import CategoricalVAE
-from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.base import register_searcher
 from hwnas.searchers.configs import AGNetConfig
+from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 from hwnas.surrogates import JointSurrogate
 from hwnas.surrogates.acquisition import expected_improvement, hv_improvement
+from hwnas.userdirs import user_cache_dir
+
+_CACHE_VERSION = 1  # bump when pretraining changes what it computes
 
 
 @register_searcher("agnet", AGNetConfig)
 class AGNet(BatchSearcher):
-    def __init__(self, problem, config: AGNetConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: AGNetConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         c = config
-        for field in ("n_init", "batch_size", "latent", "hidden", "pretrain_samples", "guide_samples",
-                      "n_candidates", "candidate_tries", "acq_candidates", "ehvi_samples", "surrogate_members",
-                      "surrogate_hidden", "surrogate_steps"):
-            require_int(c, field, 1)
-        for field in ("pretrain_steps", "finetune_steps", "guide_steps"):  # 0 skips that stage
-            require_int(c, field, 0)
-        require_real(c, "lr", 0, low_open=True)
-        require_real(c, "weight_k", 0, low_open=True)  # w = 1 / (k N + rank): the best has rank 0
-        require_real(c, "guide_weight", 0)
-        require_real(c, "tau", 0, low_open=True)
-        if c.objective not in OBJECTIVES:
-            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
-        self.vae = seeded_init(self.seed, lambda: CategoricalVAE(self.cards, c.latent, c.hidden))
+        with seeded(self.seed):
+            self.vae = CategoricalVAE(self.cards, c.latent, c.hidden)
         self.opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.gen = torch_generator(self.seed)
         self.surrogate = JointSurrogate(problem, seed=self.seed, n_members=c.surrogate_members,
                                         hidden=c.surrogate_hidden, steps=c.surrogate_steps,
                                         n_samples=c.ehvi_samples)
@@ -86,7 +82,7 @@ class AGNet(BatchSearcher):
             if not archs:  # a budget nothing random meets: learn the space itself
                 archs = [self.space.sample(rng) for _ in range(c.pretrain_samples)]
         X = self._vectors(archs)
-        self.vae.fit(X, None, c.pretrain_steps, self.opt, self.gen)
+        self._pretrain_generator(X)
         # A differentiable stand-in for the free latency (and energy): a linear model on the
         # one-hot encoding, least squares over the same sample. Only steers the generator; the
         # exact table decides feasibility and the acquisition.
@@ -105,6 +101,55 @@ class AGNet(BatchSearcher):
             # from call to call; the ridge term makes the solution unique and reproducible.
             coef = np.linalg.solve(A.T @ A + 1e-3 * np.eye(A.shape[1]), A.T @ t)
             self._hw.append((torch.from_numpy(coef.astype(np.float32)), float(t.mean()), float(t.std()) or 1.0, b))
+
+    def _pretrain_generator(self, X: torch.Tensor) -> None:
+        """Pretrain the VAE on X, or load what an earlier run with the same inputs trained.
+
+        The cache holds the VAE's and Adam's state and the generator's RNG state after
+        pretraining, so a run from the cache continues bit for bit like one that trained.
+        """
+        c = self.config
+        if c.pretrain_steps == 0:
+            return
+        path = user_cache_dir() / "agnet" / f"pretrained-{self._cache_key(X)}.pt"
+        if path.is_file():
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                self.vae.load_state_dict(state["vae"])
+                self.opt.load_state_dict(state["opt"])
+                self.gen.set_state(state["gen"])
+                return
+            except Exception as exc:  # any unreadable file: rebuild it, never fail the search
+                warnings.warn(f"ignoring unreadable AG-Net cache {path} ({type(exc).__name__}); pretraining again",
+                              stacklevel=2)
+                with seeded(self.seed):  # start again from the same fresh state a first run has
+                    self.vae = CategoricalVAE(self.cards, c.latent, c.hidden)
+                self.opt = torch.optim.Adam(self.vae.parameters(), lr=c.lr)
+                self.gen = torch_generator(self.seed)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=c.pretrain_steps, desc="agnet: pretraining the generator", unit="step",
+                       file=sys.stderr, dynamic_ncols=True)
+        try:
+            self.vae.fit(X, None, c.pretrain_steps, self.opt, self.gen, on_step=bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save({"vae": self.vae.state_dict(), "opt": self.opt.state_dict(), "gen": self.gen.get_state()}, tmp)
+
+    def _cache_key(self, X: torch.Tensor) -> str:
+        """Hash of everything pretraining depends on: the space, the training set (which also
+        fixes the device and constraints that chose it), the VAE's settings, the seed, torch."""
+        c = self.config
+        key = {"version": _CACHE_VERSION, "space": self.space.name, "cards": self.cards,
+               "space_settings": {k: v for k, v in vars(self.space).items() if isinstance(v, (int, float))},
+               "latent": c.latent, "hidden": c.hidden, "lr": c.lr, "steps": c.pretrain_steps,
+               "samples": c.pretrain_samples, "seed": self.seed, "torch": torch.__version__,
+               "data": hashlib.sha256(X.numpy().tobytes()).hexdigest()}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
     def _vectors(self, archs) -> torch.Tensor:
         return torch.from_numpy(np.stack([self.space.to_vector(a) for a in archs])).long()

@@ -8,7 +8,7 @@ with an op per edge, so decoding the 6 op choices decodes the whole graph.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -45,8 +45,10 @@ class CategoricalVAE(nn.Module):
         return ((rec + beta * kl) * weights).sum()
 
     def fit(self, X: torch.Tensor, weights: torch.Tensor | None, steps: int, opt: torch.optim.Optimizer,
-            gen: torch.Generator, batch: int = 128, beta: float = 1.0) -> float:
-        """`steps` Adam steps on minibatches drawn (with `gen`) in proportion to `weights`."""
+            gen: torch.Generator, batch: int = 128, beta: float = 1.0,
+            on_step: Callable[[], None] | None = None) -> float:
+        """`steps` Adam steps on minibatches drawn (with `gen`) in proportion to `weights`;
+        `on_step` is called after each (a progress bar)."""
         n = len(X)
         w = torch.full((n,), 1.0 / n) if weights is None else weights / weights.sum()
         last = 0.0
@@ -61,6 +63,8 @@ class CategoricalVAE(nn.Module):
             loss.backward()
             opt.step()
             last = loss.item()
+            if on_step is not None:
+                on_step()
         return last
 
     # --- generation -------------------------------------------------------------------

@@ -6,8 +6,6 @@ architecture already evaluated is answered again for free, so searchers need not
 """
 from __future__ import annotations
 
-import math
-import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,20 +13,17 @@ from typing import Any, Callable
 import numpy as np
 
 from hwnas.config import store_searcher_schema
-from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.registry import Registry
 from hwnas.searchers import SEARCHER_MODULES
+from hwnas.searchers.options import validate_options
 from hwnas.spaces.base import Arch
 
 
-@dataclass
-class SearcherConfig:
-    name: str = "abstract"
-
-
 class Searcher(ABC):
-    def __init__(self, problem: SearchProblem, config: Any, seed: int):
+    def __init__(self, problem: SearchProblem, config: Any, seed: int, progress: bool = False):
+        validate_options(config)  # every option's type and bounds, before any work
+        self.progress = progress  # may show a bar for long set-up work (e.g. AG-Net's pretraining)
         self.problem = problem
         self.space = problem.space
         self.config = config
@@ -59,34 +54,6 @@ class Searcher(ABC):
             if a not in exclude and self.problem.is_worth_querying(a):
                 return a
         return self.space.sample(self.rng)
-
-
-def require_int(config: Any, name: str, low: int) -> None:
-    """ConfigError unless `config.<name>` is an integer >= low (a user's `searcher.<name>=...`)."""
-    v = getattr(config, name)
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-        raise ConfigError(f"searcher.{name} must be an integer >= {low}, got {v!r}")
-
-
-def require_real(config: Any, name: str, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False) -> None:
-    """ConfigError unless `config.<name>` is a finite number within the bounds (open or closed)."""
-    v = getattr(config, name)
-    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
-    if not ok:
-        if low is not None and high is not None:
-            want = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        elif low is not None:
-            want = f"{'>' if low_open else '>='} {low:g}"
-        elif high is not None:
-            want = f"{'<' if high_open else '<='} {high:g}"
-        else:
-            want = "a finite number"
-        raise ConfigError(f"searcher.{name} must be {want}, got {v!r}")
 
 
 @dataclass(frozen=True)

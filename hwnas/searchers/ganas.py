@@ -26,17 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.errors import ConfigError
 from hwnas.searchers._generative import (
-    OBJECTIVES,
     BatchSearcher,
     WorthCache,
     rank_order,
-    seeded_init,
     vectors_to_onehot,
 )
-from hwnas.searchers.base import register_searcher, require_int, require_real
+from hwnas.searchers.base import register_searcher
 from hwnas.searchers.configs import GANASConfig
+from hwnas.seeding import seeded, torch_generator
 from hwnas.spaces.base import Arch
 
 
@@ -82,28 +80,19 @@ class _Policy(nn.Module):
 
 @register_searcher("ganas", GANASConfig)
 class GANAS(BatchSearcher):
-    def __init__(self, problem, config: GANASConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: GANASConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         c = config
-        for field in ("n_init", "batch_size", "top_k", "hidden", "d_steps", "n_candidates", "candidate_tries"):
-            require_int(c, field, 1)
-        for field in ("g_rounds", "ppo_epochs"):  # 0 leaves the generator untrained (an ablation)
-            require_int(c, field, 0)
-        require_int(c, "g_samples", 2)  # the advantage is standardised by the rewards' std
-        require_real(c, "lr", 0, low_open=True)
-        require_real(c, "clip", 0, 1, low_open=True, high_open=True)
-        require_real(c, "entropy_coef", 0)
-        require_real(c, "infeasible_reward")
-        if c.objective not in OBJECTIVES:
-            raise ConfigError(f"searcher.objective must be one of {', '.join(OBJECTIVES)}, got {c.objective!r}")
         self.cards = list(self.space.cardinalities())
         dim = sum(self.cards)
-        self.policy = seeded_init(self.seed, lambda: _Policy(self.cards, c.hidden))
-        self.disc = seeded_init(self.seed + 1, lambda: nn.Sequential(
-            nn.Linear(dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.hidden), nn.ReLU(), nn.Linear(c.hidden, 1)))
+        with seeded(self.seed):
+            self.policy = _Policy(self.cards, c.hidden)
+        with seeded(self.seed + 1):
+            self.disc = nn.Sequential(nn.Linear(dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.hidden), nn.ReLU(),
+                                      nn.Linear(c.hidden, 1))
         self.g_opt = torch.optim.Adam(self.policy.parameters(), lr=c.lr)
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=c.lr)
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.gen = torch_generator(self.seed)
         self.worth = WorthCache(problem)
 
     # --- one learned iteration (BatchSearcher.ask runs the random initial design) ------

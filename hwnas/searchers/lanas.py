@@ -33,10 +33,9 @@ from typing import Optional
 
 import numpy as np
 
-from hwnas.errors import ConfigError
 from hwnas.pareto import nd_ranks
 from hwnas.problem import Evaluation
-from hwnas.searchers.base import Searcher, register_searcher, require_int, require_real
+from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.searchers.configs import LaNASConfig
 from hwnas.spaces.base import Arch
 
@@ -86,19 +85,9 @@ class _Node:
 
 @register_searcher("lanas", LaNASConfig)
 class LaNAS(Searcher):
-    def __init__(self, problem, config: LaNASConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: LaNASConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         c = config
-        if c.objective not in ("pareto", "accuracy"):
-            raise ConfigError(f"searcher.objective must be pareto or accuracy, got {c.objective!r}")
-        require_int(c, "depth", 0)
-        require_int(c, "min_split", 2)
-        for name in ("n_init", "relearn_every", "batch_size", "surrogate_every", "n_candidates", "sample_tries"):
-            require_int(c, name, 1)
-        require_real(c, "cp", 0)
-        require_real(c, "l2", 0, low_open=True)  # l2 = 0: the one-hot columns make Newton's system singular
-        if not isinstance(c.surrogate, bool):
-            raise ConfigError(f"searcher.surrogate must be true or false, got {c.surrogate!r}")
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width
         self.seen: set[Arch] = set()  # asked (told or not): never asked again
@@ -182,7 +171,6 @@ class LaNAS(Searcher):
         err = np.array([ev.error for ev in self.evals])
         self.root = self._grow(np.arange(len(self.evals)), u, err, 0)
         self._built_at = len(self.evals)
-        self._u = u
 
     def _grow(self, idx: np.ndarray, u: np.ndarray, err: np.ndarray, depth: int) -> _Node:
         node = _Node(depth=depth, n=len(idx), value=float(u[idx].mean()) if len(idx) else 0.0,
@@ -213,7 +201,6 @@ class LaNAS(Searcher):
     def _update_stats(self) -> None:
         """Route every sample through the current tree and refresh counts and values."""
         u = self.utilities()
-        self._u = u
 
         def visit(node: _Node, idx: np.ndarray) -> None:
             node.n, node.members = len(idx), list(idx)

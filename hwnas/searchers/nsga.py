@@ -7,6 +7,8 @@ their free violation and no accuracy query is spent on them.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 from pymoo.core.evaluator import Evaluator as PymooEvaluator
 from pymoo.core.problem import Problem
@@ -36,17 +38,18 @@ class _VectorProblem(Problem):
 
 
 class _PymooSearcher(Searcher):
-    def _make_algorithm(self, n_obj: int):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def __init__(self, problem: SearchProblem, config: NSGA2Config, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem: SearchProblem, config: NSGA2Config, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.vproblem = _VectorProblem(problem)
         self.algorithm = self._make_algorithm(problem.n_obj)
         self.algorithm.setup(self.vproblem, termination=NoTermination(), seed=self.seed, verbose=False)
         self._pop = None
         self._archs: list[Arch] = []
         self._asked: list[int] = []  # positions in the population that need an accuracy query
+
+    @abstractmethod
+    def _make_algorithm(self, n_obj: int):
+        """The configured pymoo algorithm."""
 
     def _operators(self) -> dict:
         c = self.config

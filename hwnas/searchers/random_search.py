@@ -9,8 +9,8 @@ from hwnas.spaces.base import Arch
 
 @register_searcher("random", RandomConfig)
 class RandomSearch(Searcher):
-    def __init__(self, problem, config: RandomConfig, seed: int):
-        super().__init__(problem, config, seed)
+    def __init__(self, problem, config: RandomConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         pool = problem.feasible_pool()
         # A tabular space is shuffled once: sampling without replacement, no rejection loop.
         self._order = None if pool is None else [pool[i] for i in self.rng.permutation(len(pool))]

@@ -11,7 +11,6 @@ from collections import deque
 
 import numpy as np
 
-from hwnas.errors import ConfigError
 from hwnas.problem import Evaluation
 from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.searchers.configs import RegularizedEvolutionConfig
@@ -20,12 +19,8 @@ from hwnas.spaces.base import Arch
 
 @register_searcher("regularized_evolution", RegularizedEvolutionConfig)
 class RegularizedEvolution(Searcher):
-    def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int):
-        super().__init__(problem, config, seed)
-        if config.objective not in ("sweep", "constrained"):
-            raise ConfigError(f"searcher.objective must be sweep or constrained, got {config.objective!r}")
-        if not 1 <= config.sample_size <= config.population_size:
-            raise ConfigError("searcher.sample_size must be between 1 and searcher.population_size")
+    def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int, progress: bool = False):
+        super().__init__(problem, config, seed, progress)
         self.population: deque[Evaluation] = deque()
         self.seen: set[Arch] = set()
 

@@ -15,6 +15,8 @@ import math
 import numpy as np
 import torch
 
+from hwnas.seeding import torch_generator
+
 
 class EnsembleSurrogate:
     """Ensemble of `n_members` MLPs (d -> hidden -> hidden -> 1, ReLU) on standardised X and y.
@@ -60,7 +62,7 @@ class EnsembleSurrogate:
         self.y_std = float(y.std()) if y.std() > 1e-12 else 1.0
 
         # Same seed and data -> same fit, whatever was fitted before (replay-safe).
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = torch_generator(self.seed)
         Xt = torch.from_numpy((X - self.x_mean) / self.x_std)
         yt = torch.from_numpy(((y - self.y_mean) / self.y_std).astype(np.float32))
         if self.bootstrap and n > 1:
