@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from hwnas.io import write_text_atomic
-from hwnas.profiling.machine import cpu_model
+from hwnas.machine import cpu_model
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -48,7 +48,7 @@ def main() -> None:
 
     from hwnas.apps.profile import default_device_name, run_profile
     from hwnas.profiling.config import ProfileConfig, RunnerConfig
-    from hwnas.profiling.machine import cpu_governor, cpu_model
+    from hwnas.machine import cpu_governor, cpu_model
 
     cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), threads=args.threads, repeats=args.repeats,
                         e2e_repeats=args.e2e_repeats, calibrate=args.calibrate, validate=args.validate,

@@ -41,7 +41,7 @@ from hwnas.latency.additive_fit import (
     sample_indices,
 )
 from hwnas.latency.fidelity import fidelity
-from hwnas.profiling.machine import cpu_model
+from hwnas.machine import cpu_model
 from hwnas.spaces import NB201Space
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)

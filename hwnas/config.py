@@ -126,7 +126,7 @@ def budget_label(latency_ms, latency_quantile, default_ms=None, default_quantile
 
 def this_machine_table() -> str:
     """The table `hwnas-profile` writes here with its default settings (device=this_machine)."""
-    from hwnas.profiling.machine import cpu_slug
+    from hwnas.machine import cpu_slug
 
     return f"cpu-ort-{cpu_slug()}-t1-b1"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.docs_section import machine_line, replace_section, write_section
-from hwnas.profiling.machine import cpu_model
+from hwnas.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "docs_section.py"))

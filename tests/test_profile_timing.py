@@ -1,4 +1,4 @@
-"""One timing loop (hwnas/profiling/timing.py) for runners, export and TensorRT; interleaved
+"""One timing loop (hwnas/timing.py) for runners, export and TensorRT; interleaved
 rounds; re-timing of noisy timings; the noise level stored in the table."""
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwnas.profiling.runners.base import Runner, TimingSettings
-from hwnas.profiling.timing import round_sizes, split_half_rel_diff, summarize, time_interleaved
+from hwnas.timing import round_sizes, split_half_rel_diff, summarize, time_interleaved
 
 
 def test_interleaved_rounds_hit_every_model_alike():
@@ -112,7 +112,8 @@ def test_export_uses_the_table_settings_when_profiled_here(nb201, tmp_path, monk
 
 
 def test_tensorrt_engine_time_goes_through_the_shared_loop(monkeypatch):
-    from hwnas.profiling import tensorrt_engine, timing
+    from hwnas import timing
+    from hwnas.profiling import tensorrt_engine
 
     calls = []
     monkeypatch.setattr(timing, "time_callable", lambda run, w, r, self_timed=False: calls.append((w, r, self_timed))

@@ -194,7 +194,7 @@ def test_device_default_budget_quantile_and_none_name_the_run_dir(tmp_path):
 def test_this_machine_without_a_table_says_run_hwnas_profile(tmp_path):
     r = run_in(tmp_path, "device=this_machine", "budget.queries=5")
     assert r.returncode == 2 and "hwnas-profile" in r.stderr and "Traceback" not in r.stderr
-    from hwnas.profiling.machine import cpu_slug
+    from hwnas.machine import cpu_slug
 
     assert f"cpu-ort-{cpu_slug()}-t1-b1.json" in r.stderr
 

@@ -35,7 +35,7 @@ def default_device_name(cfg: ProfileConfig, runner=None) -> str:
 
     runner=remote names the agent's device (its board, else its CPU, from the agent's
     fingerprint), never this machine."""
-    from hwnas.profiling import machine
+    from hwnas import machine
 
     r = cfg.runner
     if r.name == "ort_cpu":

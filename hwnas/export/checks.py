@@ -106,7 +106,7 @@ def time_onnx(
     graph_optimization: str = "all",
 ) -> dict:
     """Latency (ms) of one onnxruntime CPU run, timed by the profiler's own runner (ort_cpu) with
-    its loop and statistics (hwnas/profiling/timing.py), so the figure compares with a latency
+    its loop and statistics (hwnas/timing.py), so the figure compares with a latency
     table's measured under the same settings.
 
     Returns median, iqr, p10, p90, p99, mean, min, n, outliers, warmup, batch, rounds, runner and

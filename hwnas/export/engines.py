@@ -10,7 +10,7 @@ from hwnas.export.checks import compare_outputs, sha256_file, summarise_checks
 from hwnas.export.config import ExportConfig
 from hwnas.io import atomic_path
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
-from hwnas.profiling.timing import summarize
+from hwnas.timing import summarize
 
 
 def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: ExportConfig) -> dict:
@@ -51,7 +51,7 @@ def tensorrt_engines(onnx_path: Path, input_shape: tuple, batches: tuple, cfg: E
                 raise HwnasError(f"{precision} engine output differs from onnxruntime beyond atol={atol}, rtol={rtol}")
             times = runner.time(random_input(input_shape, cfg.batch or 1, cfg.seed),
                                 warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
-            t = summarize(times)  # the profiler's statistics (hwnas/profiling/timing.py)
+            t = summarize(times)  # the profiler's statistics (hwnas/timing.py)
             rec["gpu_compute_ms"] = {"median": t.median_ms, "iqr": t.iqr_ms, "n": t.n, "batch": cfg.batch or 1}
             with atomic_path(path, suffix=".engine") as tmp:
                 tmp.write_bytes(blob)

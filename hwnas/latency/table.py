@@ -32,7 +32,7 @@ from pathlib import Path
 
 from hwnas.errors import DataError, HwnasError
 from hwnas.io import write_json_atomic
-from hwnas.profiling.runners.base import Timing
+from hwnas.timing import Timing
 from hwnas.spaces.base import OpSpec
 
 SCHEMA_VERSION = 1

@@ -27,7 +27,7 @@ from hwnas.latency.table import LatencyTable
 from hwnas.latency.verdict import verdict
 from hwnas.onnx_io import export_onnx
 from hwnas.profiling.runners.base import Runner
-from hwnas.profiling.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
+from hwnas.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
 from hwnas.seeding import seeded
 from hwnas.spaces.base import SearchSpace
 

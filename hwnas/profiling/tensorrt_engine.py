@@ -186,7 +186,7 @@ class EngineRunner:
         return step
 
     def time(self, x: np.ndarray, warmup: int, repeats: int) -> list[float]:
-        """GPU compute ms of each of `repeats` runs after `warmup` runs (hwnas/profiling/timing.py's loop)."""
-        from hwnas.profiling.timing import time_callable
+        """GPU compute ms of each of `repeats` runs after `warmup` runs (hwnas/timing.py's loop)."""
+        from hwnas.timing import time_callable
 
         return time_callable(self.step_fn(x), warmup, repeats, self_timed=True).tolist()

@@ -4,7 +4,7 @@ A runner owns a target (onnxruntime with a provider, native TensorRT, a remote a
 says whether it can run here (`available`), what a measurement depends on (`fingerprint`,
 part of a latency table's identity) and times a model: warm-up runs, then many timed runs,
 summarised by `summarize` (median, IQR, percentiles, outliers, n); loop and statistics live
-in hwnas/profiling/timing.py, shared with hwnas-export.
+in hwnas/timing.py, shared with hwnas-export.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hwnas.profiling.timing import (  # noqa: F401  (re-exported: one timing loop, one statistics function)
+from hwnas.timing import (  # noqa: F401  (re-exported: one timing loop, one statistics function)
     MAX_RETIMES,
     RETIME_REL_IQR,
     ROUNDS,

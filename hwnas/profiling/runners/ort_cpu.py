@@ -1,7 +1,7 @@
 """onnxruntime on the CPU: pinned threads and optimisation level, sequential, perf_counter.
 
 The model runs `warmup` times, then `repeats` timed runs of `session.run` (host arrays in and
-out: on a CPU that is what an application pays), through hwnas/profiling/timing.py (several
+out: on a CPU that is what an application pays), through hwnas/timing.py (several
 models interleaved in rounds, see Runner.time_many). ORT GPU runners subclass this and only change
 the providers and how inputs are bound.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
-from hwnas.profiling import machine
+from hwnas import machine
 from hwnas.profiling.runners.base import RUNNERS, Runner
 
 

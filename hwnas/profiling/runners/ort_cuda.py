@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME
-from hwnas.profiling import machine
+from hwnas import machine
 from hwnas.profiling.runners.base import RUNNERS
 from hwnas.profiling.runners.ort_cpu import OrtCpuRunner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwnas.onnx_io import random_input
-from hwnas.profiling import machine
+from hwnas import machine
 from hwnas.profiling.runners.base import RUNNERS, Runner
 
 
