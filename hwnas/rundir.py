@@ -119,15 +119,18 @@ def write_config(run_dir: Path, record: dict) -> None:
 def read_config(run_dir: Path) -> dict | None:
     """config.json as a dict; None when absent. A corrupt file is a DataError."""
     path = run_dir / CONFIG
-    if not path.is_file():
-        return None
+    return _read_json_object(path, RERUN) if path.is_file() else None
+
+
+def _read_json_object(path: Path, fix: str) -> dict:
+    """A JSON object from `path`; a corrupt file or another JSON type is a DataError ending in `fix`."""
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: corrupt JSON ({exc}); {RERUN}") from None
-    if not isinstance(cfg, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(cfg).__name__}; {RERUN}")
-    return cfg
+        raise DataError(f"{path}: corrupt JSON ({exc}); {fix}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(obj).__name__}; {fix}")
+    return obj
 
 
 def space_param_names() -> list[str]:
@@ -260,12 +263,7 @@ def load_run(path: str | Path) -> RunDir:
 def _read_summary(path: Path) -> dict:
     if not path.is_file():
         raise HwnasError(f"{path.parent} is not a finished hwnas-search run directory: {path.name} is missing")
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: corrupt JSON ({exc}); re-run the search or restore the file") from None
-    if not isinstance(summary, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(summary).__name__}")
+    summary = _read_json_object(path, "re-run the search or restore the file")
     missing = [k for k in ("space", "dataset", "device") if k not in summary]
     if missing:
         raise DataError(f"{path}: missing key(s) {', '.join(missing)}; not written by hwnas-search?")
