@@ -166,6 +166,18 @@ def test_rejected_search_leaves_nothing_behind(tmp_path, arg, expected):
     assert list(tmp_path.iterdir()) == [], "a rejected run leaves no outputs/.../.hydra"
 
 
+@pytest.mark.parametrize("run_dir", [".", "..", "mine"])
+def test_a_rejected_run_in_a_users_folder_removes_only_what_hydra_wrote(tmp_path, run_dir):
+    proj = tmp_path / "proj"
+    (proj / "emptydir").mkdir(parents=True)
+    (proj / "mine").mkdir()
+    (proj / "mine" / "notes.log").write_text("")  # a user's empty log is not Hydra's
+    r = run_in(proj, "seed=-1", f"hydra.run.dir={run_dir}")
+    assert r.returncode == 2 and "seed must be an integer >= 0" in r.stderr and "Traceback" not in r.stderr
+    assert (proj / "emptydir").is_dir() and (proj / "mine" / "notes.log").is_file()
+    assert not (proj / run_dir / ".hydra").exists()
+
+
 def test_device_default_budget_quantile_and_none_name_the_run_dir(tmp_path):
     import numpy as np
     import pandas as pd

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import shutil
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -169,25 +168,37 @@ def _check_keys(keys: list[str], choices: dict[str, list[str]], config_name: str
                 fail(f"unknown key {key!r}{where}{hint}")
 
 
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes into <run>/.hydra
+HYDRA_LOG = "search.log"  # Hydra's job log, when its file logging is on
+
+
 def discard_rejected_run_dir(run_dir: Path, stop_at: Path | None = None) -> None:
-    """Remove a run dir a rejected job created: only when it holds nothing but Hydra's .hydra/
-    and empty logs (a run with results, e.g. one to resume, is never touched); then its empty
-    parents up to `stop_at` (default: the working directory)."""
-    run_dir = Path(run_dir).resolve()
-    if not run_dir.is_dir():
-        return
-    for p in run_dir.rglob("*"):
-        rel = p.relative_to(run_dir)
-        if p.is_dir() or rel.parts[0] == ".hydra":
-            continue
-        if not (p.suffix == ".log" and p.stat().st_size == 0):
-            return
-    shutil.rmtree(run_dir, ignore_errors=True)
+    """Undo what Hydra wrote for a rejected job: its .hydra/*.yaml and an empty job log, then the
+    run dir and its parents up to `stop_at` (default: the working directory) while they are empty.
+
+    Nothing is done where a run's results are (e.g. one to resume). Only those files are
+    removed, and folders only by rmdir (so only when empty): a user's own files or folders, the
+    working directory and its ancestors are never touched.
+    """
+    from hwnas.rundir import RUN_FILES
+
     stop = (stop_at or Path.cwd()).resolve()
-    parent = run_dir.parent
-    while parent != stop and stop in parent.parents:
+    cwd = Path.cwd().resolve()
+    run_dir = Path(run_dir).resolve()
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in RUN_FILES):
+        return
+    hydra_dir = run_dir / ".hydra"
+    for name in HYDRA_FILES:
+        (hydra_dir / name).unlink(missing_ok=True)
+    log = run_dir / HYDRA_LOG
+    if log.is_file() and not log.is_symlink() and log.stat().st_size == 0:
+        log.unlink()
+    for folder in (hydra_dir, run_dir, *run_dir.parents):
+        if folder == cwd or folder in cwd.parents or (folder not in (hydra_dir, run_dir) and stop not in folder.parents):
+            break
+        if folder == hydra_dir and not folder.exists():
+            continue  # hydra.output_subdir=null
         try:
-            parent.rmdir()  # only when empty
+            folder.rmdir()  # only when empty
         except OSError:
             break
-        parent = parent.parent
