@@ -117,6 +117,15 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [f"{prefix[:-1]} ({a!r} then, {b!r} now)"]
 
 
+def _config_diffs(cfg_path: Path, record: dict) -> list[str]:
+    """How the config recorded at `cfg_path` differs from `record` (empty: the same)."""
+    try:
+        old = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        old = None
+    return _diff(old, record) if isinstance(old, dict) else ["config.json unreadable"]
+
+
 def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> list:
     """Check the run dir against `resume`; return the history to replay (maybe empty)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -127,15 +136,18 @@ def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> lis
     replay: list = []
     if cfg.resume and hist.is_file():
         if cfg_path.is_file():
-            try:
-                old = json.loads(cfg_path.read_text())
-            except json.JSONDecodeError:
-                old = None
-            diffs = _diff(old, record) if isinstance(old, dict) else ["config.json unreadable"]
+            diffs = _config_diffs(cfg_path, record)
             if diffs:
                 raise ConfigError(f"cannot resume {run_dir}: it was made with another config: "
                                   f"{'; '.join(diffs)}. Use the same overrides, or start over without resume=true")
         replay = read_history(hist, space)
+    elif (run_dir / "summary.json").is_file() and cfg_path.is_file():
+        # A finished run of another config in the same folder (the folder name leaves out e.g.
+        # space.channels and searcher options): never overwrite it silently.
+        diffs = _config_diffs(cfg_path, record)
+        if diffs:
+            raise ConfigError(f"{run_dir} holds a finished search made with another config: {'; '.join(diffs)}. "
+                              f"Pass hydra.run.dir=<another folder>, or delete this one to replace it")
     elif hist.is_file() and not (run_dir / "summary.json").is_file() and read_history(hist, space):
         raise ConfigError(f"{run_dir} holds an unfinished search ({len(read_history(hist, space))} queries in "
                           f"history.csv): pass resume=true to continue it, or delete the folder to start over")

@@ -49,3 +49,21 @@ def test_config_json_is_the_full_search_config(tmp_path):
     assert rec["dataset"]["name"] == "cifar10" and rec["device"]["kind"] == "benchmark"
     assert rec["data_dir"] is None and "resume" not in rec and "output" not in rec
     assert read_config(tmp_path / "nowhere") is None
+
+
+def test_a_finished_run_of_another_config_is_never_overwritten(tmp_path):
+    import pytest
+
+    from conftest import make_search_cfg
+    from hwnas.errors import ConfigError
+    from hwnas.search import search
+
+    run = tmp_path / "run"
+    search(make_search_cfg(searcher="random", queries=8), run, progress=False, log=lambda *a: None)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(ConfigError, match="finished search made with another config: searcher.batch_size"):
+        search(make_search_cfg(searcher="random", queries=8, batch_size=2), run, progress=False, log=lambda *a: None)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    # the same config again simply re-runs it (same seed, same result)
+    search(make_search_cfg(searcher="random", queries=8), run, progress=False, log=lambda *a: None)
+    assert (run / "history.csv").read_bytes() == before["history.csv"]
