@@ -178,6 +178,19 @@ def test_a_rejected_run_in_a_users_folder_removes_only_what_hydra_wrote(tmp_path
     assert not (proj / run_dir / ".hydra").exists()
 
 
+@pytest.mark.parametrize("how", ["searchpath", "config_dir"])
+def test_configs_from_hydras_own_search_path_are_accepted(tmp_path, how):
+    conf = tmp_path / "myconf"
+    (conf / "device").mkdir(parents=True)
+    raspi4 = (REPO / "hwnas" / "conf" / "device" / "raspi4.yaml").read_text()
+    (conf / "device" / "mydev.yaml").write_text(raspi4.replace("name: raspi4", "name: mydev"))
+    extra = [f"hydra.searchpath=[file://{conf}]"] if how == "searchpath" else ["-cd", str(conf)]
+    r = run_in(tmp_path, *extra, "device=mydev", "searcher=random", "budget.queries=5", "output.plot=false",
+               "output.progress=false")
+    assert r.returncode == 0, r.stderr
+    assert "nb201-cifar10-mydev" in r.stdout
+
+
 def test_device_default_budget_quantile_and_none_name_the_run_dir(tmp_path):
     import numpy as np
     import pandas as pd

@@ -18,6 +18,7 @@ CONF_MODULE = "hwnas.conf"
 # Hydra flags that take the next argument as their value (not an override)
 _FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
                      "--shell-completion", "-sc", "--cfg", "-c", "--package", "-p", "--info", "-i"}
+_CONFIG_SOURCE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd"}
 _MAX_COMBOS = 16  # group-choice combinations whose keys are checked (a sweep's product can be large)
 
 
@@ -118,6 +119,9 @@ def check_overrides(argv: Sequence[str], groups: Sequence[str], config_name: str
     args = _overrides(argv)
     if not args:
         return
+    if any(a in _CONFIG_SOURCE_FLAGS or a.split("=")[0] in _CONFIG_SOURCE_FLAGS for a in argv) or any(
+            a.lstrip("+~").startswith("hydra.searchpath") for a in args):
+        return  # configs from elsewhere (-cd, -cp, -cn, hydra.searchpath): Hydra itself checks them
     try:
         parsed = OverridesParser.create().parse_overrides(args)
     except HydraException as exc:
