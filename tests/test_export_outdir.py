@@ -206,7 +206,8 @@ def test_an_export_cleans_dead_temp_files_in_its_folder(run_dir):
 def test_ctrl_c_between_the_renames_puts_the_previous_export_back(tmp_path, monkeypatch):
     out = tmp_path / "export"
     out.mkdir()
-    (out / "manifest.json").write_text("old")
+    old = json.dumps({"schema_version": 1, "models": []})  # an earlier hwnas export's manifest
+    (out / "manifest.json").write_text(old)
     staging = outdir.begin(out, in_place=False)
     (staging / "manifest.json").write_text("new")
     real, calls = os.rename, []
@@ -221,5 +222,15 @@ def test_ctrl_c_between_the_renames_puts_the_previous_export_back(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         outdir.publish(staging, out, set(), in_place=False)
     monkeypatch.setattr(outdir.os, "rename", real)
-    assert (out / "manifest.json").read_text() == "old"
+    assert (out / "manifest.json").read_text() == old
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith("-old")] == []
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "report.md", "export_front.png"])
+def test_a_users_namesake_files_are_refused_not_replaced(run_dir, tmp_path, name):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / name).write_text("the user's own")
+    with pytest.raises(HwnasError, match=f"holds {name}, which no hwnas export wrote"):
+        run_export(cfg(run_dir, out=str(out), archs=[SKIPS], plot=False))
+    assert (out / name).read_text() == "the user's own" and sorted(p.name for p in out.iterdir()) == [name]

@@ -85,6 +85,7 @@ def begin(out: Path, in_place: bool) -> Path:
     """Create the staging folder (proving the place writable) before any work."""
     if out.exists() and not out.is_dir():
         raise HwnasError(f"out={out} is a file, not a folder; pass out=<a folder>")
+    _refuse_foreign_namesakes(out)
     staging = staging_path(out, in_place)
     try:
         staging.mkdir(parents=True)
@@ -95,6 +96,25 @@ def begin(out: Path, in_place: bool) -> Path:
     if cache.is_file():  # TensorRT's timing cache speeds up the next export's engine builds
         _link_or_copy(str(cache), str(staging / cache.name))
     return staging
+
+
+def _is_hwnas_manifest(path: Path) -> bool:
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and "schema_version" in old and isinstance(old.get("models"), list)
+
+
+def _refuse_foreign_namesakes(out: Path) -> None:
+    """The export's own file names (manifest.json, report.md, ...) in a folder no hwnas export
+    made are a user's files: refuse rather than replace them."""
+    if not out.is_dir() or _is_hwnas_manifest(out / MANIFEST):
+        return
+    clash = sorted(name for name in OWN_FILES if (out / name).exists() or (out / name).is_symlink())
+    if clash:
+        raise HwnasError(f"out={out} holds {', '.join(clash)}, which no hwnas export wrote, and an export would "
+                         f"replace them; pass out=<another folder>")
 
 
 def abandon(staging: Path) -> None:
