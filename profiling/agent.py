@@ -200,6 +200,10 @@ _CHILDREN = {  # message kind -> {field number: kind of the (length-delimited) m
     _TENSOR: {},
 }
 _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 13, 14
+_NODE_OP_TYPE = 4
+# com.microsoft EPContext nodes (embed_mode=0) name a compiled-engine file in ep_cache_context
+# that TensorRT / OpenVINO / QNN providers then read from this device: refused like external data.
+_REFUSED_OPS = {b"EPContext"}
 
 
 class _Malformed(ValueError):
@@ -245,7 +249,7 @@ def _fields(buf: bytes, start: int, end: int):
 def check_model_bytes(model: bytes) -> None:
     """RequestError(422) unless `model` parses as a protobuf message in which no tensor (in the
     graph, its subgraphs of If/Loop/Scan, node attributes, sparse tensors, functions, training
-    info) references external data."""
+    info) references external data and no node is an EPContext node."""
     buf = bytes(model)
     stack = [(_MODEL, 0, len(buf))]
     try:
@@ -259,6 +263,11 @@ def check_model_bytes(model: bytes) -> None:
                         raise RequestError(422, "the model refers to external data (a tensor stored in a "
                                                 "separate file); the agent only times self-contained models: "
                                                 "export with the weights inside the .onnx file")
+                elif (kind == _NODE and field == _NODE_OP_TYPE and wire == 2
+                      and buf[value[0]:value[1]] in _REFUSED_OPS):
+                    raise RequestError(422, "the model contains an EPContext node (a precompiled execution-"
+                                            "provider engine that may name a file on this device); the agent "
+                                            "only times plain ONNX graphs: export without EP context caching")
                 elif wire == 2 and field in children:
                     stack.append((children[field], *value))
     except _Malformed as exc:

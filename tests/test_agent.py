@@ -600,6 +600,53 @@ def test_external_data_is_refused_before_any_onnxruntime_session(tmp_path, monke
         assert exc.value.status == 422
 
 
+def ep_context_model(secret_file: Path, where: str) -> bytes:
+    """y = EPContext(x) (embed_mode=0, ep_cache_context naming `secret_file`), in the main graph,
+    in an If branch, or in a local function."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("EPContext", ["x"], ["y"], domain="com.microsoft", embed_mode=0,
+                            ep_cache_context=str(secret_file), source="TensorrtExecutionProvider")
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    functions = []
+    if where == "graph":
+        nodes = [node]
+    elif where == "if_subgraph":
+        branch = helper.make_graph([node], "then", [], [_value_info("y")])
+        other = helper.make_graph([helper.make_node("Identity", ["x"], ["y2"])], "else", [], [_value_info("y2")])
+        nodes = [helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True))),
+                 helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=other)]
+    else:  # a local function whose body holds the node
+        functions = [helper.make_function("local", "wrap", ["x"], ["y"], [node], opsets)]
+        nodes = [helper.make_node("wrap", ["x"], ["y"], domain="local")]
+        opsets = opsets + [helper.make_opsetid("local", 1)]
+    graph = helper.make_graph(nodes, "ep", [_value_info("x")], [_value_info("y")])
+    model = helper.make_model(graph, opset_imports=opsets, functions=functions)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("where", ["graph", "if_subgraph", "function"])
+def test_ep_context_node_is_refused(agent, tmp_path, monkeypatch, where):
+    # An EPContext node with embed_mode=0 makes TensorRT/OpenVINO/QNN read the file it names.
+    secret_file = tmp_path / "engine.bin"
+    secret_file.write_bytes(SECRET * 4)
+    model = ep_context_model(secret_file, where)
+    mod = load_agent()
+    with pytest.raises(mod.RequestError, match="EPContext node") as exc:
+        mod.check_model_bytes(model)
+    assert exc.value.status == 422
+    with pytest.raises(HwnasError, match=r"\(422\): the model contains an EPContext node"):
+        AgentClient(agent, TOKEN).time(model, {"repeats": 1, "warmup": 0})
+    # A node merely *named* EPContext, or an input called so, is fine.
+    from onnx import helper
+    graph = helper.make_graph([helper.make_node("Relu", ["EPContext"], ["y"], name="EPContext")], "g",
+                              [_value_info("EPContext")], [_value_info("y")])
+    plain = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    mod.check_model_bytes(plain.SerializeToString())
+
+
 def loop_model_bytes(trips: int) -> bytes:
     """y = x, passed `trips` times through a Loop (2**62: never finishes)."""
     import numpy as np
