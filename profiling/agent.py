@@ -65,6 +65,9 @@ PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
     "trt": "TensorrtExecutionProvider",
 }
+# Asked once, at import: handler threads must not call into onnxruntime while a timing child
+# may be forking (a lock held by another thread at fork time stays locked in the child).
+PROVIDERS = tuple(ort.get_available_providers())
 # name -> (type, default, lowest, highest); ranges keep one request from holding the device for hours.
 SETTINGS_SPEC = {
     "warmup": (int, 10, 0, 10_000),
@@ -112,7 +115,7 @@ def fingerprint() -> dict:
         "runtime": "onnxruntime",
         "onnxruntime": ort.__version__,
         "numpy": np.__version__,
-        "providers": ort.get_available_providers(),
+        "providers": list(PROVIDERS),
         "cpu": _cpu_model(),
         "board": _read("/proc/device-tree/model"),  # Raspberry Pi / Jetson model string
         "jetson_release": _read("/etc/nv_tegra_release"),
@@ -167,9 +170,8 @@ def parse_settings(raw: str | None) -> dict:
     if not isinstance(provider, str):
         raise RequestError(400, f"setting provider must be a string, got {provider!r}")
     provider = PROVIDER_ALIASES.get(provider.lower(), provider)
-    available = ort.get_available_providers()
-    if provider not in available:
-        raise RequestError(400, f"provider {provider!r} is not available on this agent; available: {', '.join(available)}")
+    if provider not in PROVIDERS:
+        raise RequestError(400, f"provider {provider!r} is not available on this agent; available: {', '.join(PROVIDERS)}")
     out["provider"] = provider
     shape = data.get("input_shape")
     if shape is not None:

@@ -842,6 +842,21 @@ def test_deeply_nested_or_long_settings_header(agent, model_file, header, messag
         mod.parse_settings(header)
 
 
+def test_request_handling_never_asks_onnxruntime_for_its_providers(monkeypatch):
+    # Handler threads run while a timing child may be forking: the providers are read once at
+    # start-up, so a request does not call into onnxruntime from another thread.
+    mod = load_agent()
+
+    def asked(*args, **kwargs):
+        raise AssertionError("onnxruntime was asked for its providers while handling a request")
+
+    monkeypatch.setattr(mod.ort, "get_available_providers", asked)
+    assert mod.parse_settings('{"provider": "cpu"}')["provider"] == "CPUExecutionProvider"
+    with pytest.raises(mod.RequestError, match="not available on this agent; available: .*CPUExecutionProvider"):
+        mod.parse_settings('{"provider": "NoSuchExecutionProvider"}')
+    assert "CPUExecutionProvider" in mod.fingerprint()["providers"]
+
+
 def test_warmup_model_is_a_valid_onnx_model():
     # The agent writes its start-up model's protobuf by hand (it has no onnx package).
     import onnx
