@@ -30,6 +30,7 @@ import platform
 import re
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -382,14 +383,31 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
 
 
-def _child(conn, model: bytes, s: dict, close_fds: tuple) -> None:
+def _close_inherited_sockets(keep: int) -> None:
+    """Close every socket this forked child inherited from the agent: the listening one (the port
+    must not outlive the agent) and every client's connection (a client the agent hung up on must
+    see EOF now, not when this child ends). Only sockets: multiprocessing's own pipes (the result
+    pipe, the exit sentinel) and stdio stay open."""
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        fds = [int(name) for name in os.listdir(fd_dir)]
+    except (OSError, ValueError):
+        fds = range(3, 1024)  # no fd listing: the usual select() range
+    for fd in fds:
+        if fd == keep:
+            continue
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:  # the listing's own descriptor, already closed
+            pass
+
+
+def _child(conn, model: bytes, s: dict, close_sockets: bool) -> None:
     """Body of the child process: time the model, send ("ok", result) or ("error", status, message)."""
     try:
-        for fd in close_fds:  # the agent's sockets, inherited by fork: the port must not outlive the agent
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if close_sockets:
+            _close_inherited_sockets(keep=conn.fileno())
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the agent, which stops the child
         if sys.platform.startswith("linux"):  # die with the agent, even if it is killed
             try:
@@ -467,15 +485,16 @@ def _stop(proc, grace: float = 0.0) -> None:
         proc.join()
 
 
-def measure(model: bytes, s: dict, time_limit_s: float, close_fds: tuple = ()) -> dict:
+def measure(model: bytes, s: dict, time_limit_s: float) -> dict:
     """time_model() in a child process stopped after `time_limit_s`: RequestError(408) then, and
     the device is free again (the child is gone) whatever the model does."""
     check_model_bytes(model)  # refused here, before any child or onnxruntime session exists
     ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    if ctx.get_start_method() != "fork":
-        close_fds = ()  # only a forked child holds the agent's descriptors
-    proc = ctx.Process(target=_child, args=(send, model, s, close_fds), daemon=True, name="hwnas-agent-timing")
+    receive, send = ctx.Pipe(duplex=False)  # an os.pipe, not a socket: the child keeps it
+    # Only a forked child holds the agent's descriptors.
+    close_sockets = ctx.get_start_method() == "fork"
+    proc = ctx.Process(target=_child, args=(send, model, s, close_sockets), daemon=True,
+                       name="hwnas-agent-timing")
     answer = None
     try:
         try:
@@ -683,8 +702,7 @@ class AgentHandler(BaseHTTPRequestHandler):
         check_model_bytes(model)  # before waiting for the device
         with self.server.timing_lock:
             start = time.monotonic()
-            result = measure(model, settings, self.server.time_limit_s,
-                             close_fds=(self.server.fileno(), self.connection.fileno()))
+            result = measure(model, settings, self.server.time_limit_s)
             # The agent's monotonic clock while this request held the device (shows serial use).
             result["held_s"] = [start, time.monotonic()]
         self._reply(200, result)

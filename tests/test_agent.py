@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -697,6 +698,35 @@ def test_time_limit_stops_the_measurement_and_frees_the_device(model_file):
         assert client.time(loop_model_bytes(3), {"repeats": 2, "warmup": 0})["timing"]["n"] == 2
     finally:
         stop_agent(proc)
+
+
+def test_timing_child_closes_every_socket_it_inherits(monkeypatch):
+    """The forked timing process closes the agent's sockets (the listening one and every client's
+    connection), so none outlives the agent or is held by the child; its result pipe still works."""
+    mod = load_agent()
+    if mod._context().get_start_method() != "fork":
+        pytest.skip("only a forked child inherits the agent's descriptors")
+
+    def open_sockets(model, s):  # runs in the child, in place of the timing
+        fds = [int(name) for name in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")]
+        found = []
+        for fd in fds:
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    found.append(fd)
+            except OSError:
+                pass
+        return {"sockets": found}
+
+    monkeypatch.setattr(mod, "time_model", open_sockets)
+    client_a, client_b = socket.socketpair()  # stand-ins for two clients' connections
+    with socket.socket() as listening, client_a, client_b:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert mod.measure(tiny_model_bytes(), mod.parse_settings(None), 120) == {"sockets": []}
+        # Closed in the child only: the agent's own sockets still work.
+        client_a.sendall(b"x")
+        assert client_b.recv(1) == b"x"
 
 
 def test_many_clients_at_once_are_all_accepted():
