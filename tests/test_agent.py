@@ -44,12 +44,6 @@ def tiny_model_bytes(pad: int = 0) -> bytes:
     return model.SerializeToString()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_agent(*args: str) -> tuple[subprocess.Popen, str]:
     """A quiet agent on a free loopback port: (process, URL)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -257,11 +251,15 @@ def test_unknown_endpoint(agent):
 
 
 def test_unreachable_agent(model_file):
-    runner = remote(f"http://127.0.0.1:{free_port()}")
-    ok, why = runner.available()
-    assert not ok and "unreachable" in why and "profiling/agent.py" in why
-    with pytest.raises(HwnasError, match="unreachable"):
-        runner.time(model_file, (1, 4))
+    # A port bound but not listening, held for the whole test: connections are refused, and no
+    # other process (another xdist worker's agent) can take the port meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        runner = remote(f"http://127.0.0.1:{held.getsockname()[1]}")
+        ok, why = runner.available()
+        assert not ok and "unreachable" in why and "profiling/agent.py" in why
+        with pytest.raises(HwnasError, match="unreachable"):
+            runner.time(model_file, (1, 4))
 
 
 def test_runner_option_errors():
@@ -683,19 +681,36 @@ def _children_of(pid: int) -> list[int]:
 
 
 def test_time_limit_stops_the_measurement_and_frees_the_device(model_file):
-    proc, url = start_agent("--time-limit-s", "4")
+    # In-process agent, so that the follow-up requests get a larger limit on the *same* agent:
+    # they show the device is free without racing a 4 s limit on a busy machine.
+    mod = load_agent()
+    server = mod.AgentServer(("127.0.0.1", 0), TOKEN, quiet=True, time_limit_s=4)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
     try:
-        client = AgentClient(url, TOKEN, timeout_s=120)
+        host, port = server.server_address[:2]
+        client = AgentClient(f"http://{host}:{port}", TOKEN, timeout_s=300)
         assert client.info()["time_limit_s"] == 4
         endless = loop_model_bytes(2**62)
+        others = set(_children_of(os.getpid()))  # this process's own (a module fixture's agent)
         with pytest.raises(HwnasError, match=r"\(408\): the measurement exceeded the agent's time limit of 4 s"):
             client.time(endless, {"repeats": 1, "warmup": 0})
         if sys.platform.startswith("linux"):
-            assert _children_of(proc.pid) == []  # the timing process is gone, not left running
+            assert set(_children_of(os.getpid())) <= others  # the timing process is gone, not left running
+        server.time_limit_s = mod.DEFAULT_TIME_LIMIT
         # The device is free: the next request is timed.
         assert client.time(model_file, {"repeats": 3, "warmup": 0})["timing"]["n"] == 3
-        # A model that finishes within the limit is not affected.
+        # A model that finishes is not affected.
         assert client.time(loop_model_bytes(3), {"repeats": 2, "warmup": 0})["timing"]["n"] == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_time_limit_flag_reaches_the_agent():
+    proc, url = start_agent("--time-limit-s", "4")
+    try:
+        assert AgentClient(url, TOKEN).info()["time_limit_s"] == 4
     finally:
         stop_agent(proc)
 
