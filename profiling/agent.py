@@ -30,6 +30,7 @@ import platform
 import re
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -65,6 +66,9 @@ PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
     "trt": "TensorrtExecutionProvider",
 }
+# Asked once, at import: handler threads must not call into onnxruntime while a timing child
+# may be forking (a lock held by another thread at fork time stays locked in the child).
+PROVIDERS = tuple(ort.get_available_providers())
 # name -> (type, default, lowest, highest); ranges keep one request from holding the device for hours.
 SETTINGS_SPEC = {
     "warmup": (int, 10, 0, 10_000),
@@ -112,7 +116,7 @@ def fingerprint() -> dict:
         "runtime": "onnxruntime",
         "onnxruntime": ort.__version__,
         "numpy": np.__version__,
-        "providers": ort.get_available_providers(),
+        "providers": list(PROVIDERS),
         "cpu": _cpu_model(),
         "board": _read("/proc/device-tree/model"),  # Raspberry Pi / Jetson model string
         "jetson_release": _read("/etc/nv_tegra_release"),
@@ -167,9 +171,8 @@ def parse_settings(raw: str | None) -> dict:
     if not isinstance(provider, str):
         raise RequestError(400, f"setting provider must be a string, got {provider!r}")
     provider = PROVIDER_ALIASES.get(provider.lower(), provider)
-    available = ort.get_available_providers()
-    if provider not in available:
-        raise RequestError(400, f"provider {provider!r} is not available on this agent; available: {', '.join(available)}")
+    if provider not in PROVIDERS:
+        raise RequestError(400, f"provider {provider!r} is not available on this agent; available: {', '.join(PROVIDERS)}")
     out["provider"] = provider
     shape = data.get("input_shape")
     if shape is not None:
@@ -200,6 +203,10 @@ _CHILDREN = {  # message kind -> {field number: kind of the (length-delimited) m
     _TENSOR: {},
 }
 _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 13, 14
+_NODE_OP_TYPE = 4
+# com.microsoft EPContext nodes (embed_mode=0) name a compiled-engine file in ep_cache_context
+# that TensorRT / OpenVINO / QNN providers then read from this device: refused like external data.
+_REFUSED_OPS = {b"EPContext"}
 
 
 class _Malformed(ValueError):
@@ -245,7 +252,7 @@ def _fields(buf: bytes, start: int, end: int):
 def check_model_bytes(model: bytes) -> None:
     """RequestError(422) unless `model` parses as a protobuf message in which no tensor (in the
     graph, its subgraphs of If/Loop/Scan, node attributes, sparse tensors, functions, training
-    info) references external data."""
+    info) references external data and no node is an EPContext node."""
     buf = bytes(model)
     stack = [(_MODEL, 0, len(buf))]
     try:
@@ -259,6 +266,11 @@ def check_model_bytes(model: bytes) -> None:
                         raise RequestError(422, "the model refers to external data (a tensor stored in a "
                                                 "separate file); the agent only times self-contained models: "
                                                 "export with the weights inside the .onnx file")
+                elif (kind == _NODE and field == _NODE_OP_TYPE and wire == 2
+                      and buf[value[0]:value[1]] in _REFUSED_OPS):
+                    raise RequestError(422, "the model contains an EPContext node (a precompiled execution-"
+                                            "provider engine that may name a file on this device); the agent "
+                                            "only times plain ONNX graphs: export without EP context caching")
                 elif wire == 2 and field in children:
                     stack.append((children[field], *value))
     except _Malformed as exc:
@@ -371,14 +383,31 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods and sys.platform != "darwin" else "spawn")
 
 
-def _child(conn, model: bytes, s: dict, close_fds: tuple) -> None:
+def _close_inherited_sockets(keep: int) -> None:
+    """Close every socket this forked child inherited from the agent: the listening one (the port
+    must not outlive the agent) and every client's connection (a client the agent hung up on must
+    see EOF now, not when this child ends). Only sockets: multiprocessing's own pipes (the result
+    pipe, the exit sentinel) and stdio stay open."""
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    try:
+        fds = [int(name) for name in os.listdir(fd_dir)]
+    except (OSError, ValueError):
+        fds = range(3, 1024)  # no fd listing: the usual select() range
+    for fd in fds:
+        if fd == keep:
+            continue
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:  # the listing's own descriptor, already closed
+            pass
+
+
+def _child(conn, model: bytes, s: dict, close_sockets: bool) -> None:
     """Body of the child process: time the model, send ("ok", result) or ("error", status, message)."""
     try:
-        for fd in close_fds:  # the agent's sockets, inherited by fork: the port must not outlive the agent
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if close_sockets:
+            _close_inherited_sockets(keep=conn.fileno())
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the agent, which stops the child
         if sys.platform.startswith("linux"):  # die with the agent, even if it is killed
             try:
@@ -456,15 +485,16 @@ def _stop(proc, grace: float = 0.0) -> None:
         proc.join()
 
 
-def measure(model: bytes, s: dict, time_limit_s: float, close_fds: tuple = ()) -> dict:
+def measure(model: bytes, s: dict, time_limit_s: float) -> dict:
     """time_model() in a child process stopped after `time_limit_s`: RequestError(408) then, and
     the device is free again (the child is gone) whatever the model does."""
     check_model_bytes(model)  # refused here, before any child or onnxruntime session exists
     ctx = _context()
-    receive, send = ctx.Pipe(duplex=False)
-    if ctx.get_start_method() != "fork":
-        close_fds = ()  # only a forked child holds the agent's descriptors
-    proc = ctx.Process(target=_child, args=(send, model, s, close_fds), daemon=True, name="hwnas-agent-timing")
+    receive, send = ctx.Pipe(duplex=False)  # an os.pipe, not a socket: the child keeps it
+    # Only a forked child holds the agent's descriptors.
+    close_sockets = ctx.get_start_method() == "fork"
+    proc = ctx.Process(target=_child, args=(send, model, s, close_sockets), daemon=True,
+                       name="hwnas-agent-timing")
     answer = None
     try:
         try:
@@ -672,8 +702,7 @@ class AgentHandler(BaseHTTPRequestHandler):
         check_model_bytes(model)  # before waiting for the device
         with self.server.timing_lock:
             start = time.monotonic()
-            result = measure(model, settings, self.server.time_limit_s,
-                             close_fds=(self.server.fileno(), self.connection.fileno()))
+            result = measure(model, settings, self.server.time_limit_s)
             # The agent's monotonic clock while this request held the device (shows serial use).
             result["held_s"] = [start, time.monotonic()]
         self._reply(200, result)

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -41,12 +42,6 @@ def tiny_model_bytes(pad: int = 0) -> bytes:
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_agent(*args: str) -> tuple[subprocess.Popen, str]:
@@ -256,11 +251,15 @@ def test_unknown_endpoint(agent):
 
 
 def test_unreachable_agent(model_file):
-    runner = remote(f"http://127.0.0.1:{free_port()}")
-    ok, why = runner.available()
-    assert not ok and "unreachable" in why and "profiling/agent.py" in why
-    with pytest.raises(HwnasError, match="unreachable"):
-        runner.time(model_file, (1, 4))
+    # A port bound but not listening, held for the whole test: connections are refused, and no
+    # other process (another xdist worker's agent) can take the port meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        runner = remote(f"http://127.0.0.1:{held.getsockname()[1]}")
+        ok, why = runner.available()
+        assert not ok and "unreachable" in why and "profiling/agent.py" in why
+        with pytest.raises(HwnasError, match="unreachable"):
+            runner.time(model_file, (1, 4))
 
 
 def test_runner_option_errors():
@@ -600,6 +599,53 @@ def test_external_data_is_refused_before_any_onnxruntime_session(tmp_path, monke
         assert exc.value.status == 422
 
 
+def ep_context_model(secret_file: Path, where: str) -> bytes:
+    """y = EPContext(x) (embed_mode=0, ep_cache_context naming `secret_file`), in the main graph,
+    in an If branch, or in a local function."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    node = helper.make_node("EPContext", ["x"], ["y"], domain="com.microsoft", embed_mode=0,
+                            ep_cache_context=str(secret_file), source="TensorrtExecutionProvider")
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    functions = []
+    if where == "graph":
+        nodes = [node]
+    elif where == "if_subgraph":
+        branch = helper.make_graph([node], "then", [], [_value_info("y")])
+        other = helper.make_graph([helper.make_node("Identity", ["x"], ["y2"])], "else", [], [_value_info("y2")])
+        nodes = [helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True))),
+                 helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=other)]
+    else:  # a local function whose body holds the node
+        functions = [helper.make_function("local", "wrap", ["x"], ["y"], [node], opsets)]
+        nodes = [helper.make_node("wrap", ["x"], ["y"], domain="local")]
+        opsets = opsets + [helper.make_opsetid("local", 1)]
+    graph = helper.make_graph(nodes, "ep", [_value_info("x")], [_value_info("y")])
+    model = helper.make_model(graph, opset_imports=opsets, functions=functions)
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("where", ["graph", "if_subgraph", "function"])
+def test_ep_context_node_is_refused(agent, tmp_path, monkeypatch, where):
+    # An EPContext node with embed_mode=0 makes TensorRT/OpenVINO/QNN read the file it names.
+    secret_file = tmp_path / "engine.bin"
+    secret_file.write_bytes(SECRET * 4)
+    model = ep_context_model(secret_file, where)
+    mod = load_agent()
+    with pytest.raises(mod.RequestError, match="EPContext node") as exc:
+        mod.check_model_bytes(model)
+    assert exc.value.status == 422
+    with pytest.raises(HwnasError, match=r"\(422\): the model contains an EPContext node"):
+        AgentClient(agent, TOKEN).time(model, {"repeats": 1, "warmup": 0})
+    # A node merely *named* EPContext, or an input called so, is fine.
+    from onnx import helper
+    graph = helper.make_graph([helper.make_node("Relu", ["EPContext"], ["y"], name="EPContext")], "g",
+                              [_value_info("EPContext")], [_value_info("y")])
+    plain = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    mod.check_model_bytes(plain.SerializeToString())
+
+
 def loop_model_bytes(trips: int) -> bytes:
     """y = x, passed `trips` times through a Loop (2**62: never finishes)."""
     import numpy as np
@@ -635,21 +681,67 @@ def _children_of(pid: int) -> list[int]:
 
 
 def test_time_limit_stops_the_measurement_and_frees_the_device(model_file):
-    proc, url = start_agent("--time-limit-s", "4")
+    # In-process agent, so that the follow-up requests get a larger limit on the *same* agent:
+    # they show the device is free without racing a 4 s limit on a busy machine.
+    mod = load_agent()
+    server = mod.AgentServer(("127.0.0.1", 0), TOKEN, quiet=True, time_limit_s=4)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
     try:
-        client = AgentClient(url, TOKEN, timeout_s=120)
+        host, port = server.server_address[:2]
+        client = AgentClient(f"http://{host}:{port}", TOKEN, timeout_s=300)
         assert client.info()["time_limit_s"] == 4
         endless = loop_model_bytes(2**62)
+        others = set(_children_of(os.getpid()))  # this process's own (a module fixture's agent)
         with pytest.raises(HwnasError, match=r"\(408\): the measurement exceeded the agent's time limit of 4 s"):
             client.time(endless, {"repeats": 1, "warmup": 0})
         if sys.platform.startswith("linux"):
-            assert _children_of(proc.pid) == []  # the timing process is gone, not left running
+            assert set(_children_of(os.getpid())) <= others  # the timing process is gone, not left running
+        server.time_limit_s = mod.DEFAULT_TIME_LIMIT
         # The device is free: the next request is timed.
         assert client.time(model_file, {"repeats": 3, "warmup": 0})["timing"]["n"] == 3
-        # A model that finishes within the limit is not affected.
+        # A model that finishes is not affected.
         assert client.time(loop_model_bytes(3), {"repeats": 2, "warmup": 0})["timing"]["n"] == 2
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_time_limit_flag_reaches_the_agent():
+    proc, url = start_agent("--time-limit-s", "4")
+    try:
+        assert AgentClient(url, TOKEN).info()["time_limit_s"] == 4
+    finally:
         stop_agent(proc)
+
+
+def test_timing_child_closes_every_socket_it_inherits(monkeypatch):
+    """The forked timing process closes the agent's sockets (the listening one and every client's
+    connection), so none outlives the agent or is held by the child; its result pipe still works."""
+    mod = load_agent()
+    if mod._context().get_start_method() != "fork":
+        pytest.skip("only a forked child inherits the agent's descriptors")
+
+    def open_sockets(model, s):  # runs in the child, in place of the timing
+        fds = [int(name) for name in os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd")]
+        found = []
+        for fd in fds:
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    found.append(fd)
+            except OSError:
+                pass
+        return {"sockets": found}
+
+    monkeypatch.setattr(mod, "time_model", open_sockets)
+    client_a, client_b = socket.socketpair()  # stand-ins for two clients' connections
+    with socket.socket() as listening, client_a, client_b:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert mod.measure(tiny_model_bytes(), mod.parse_settings(None), 120) == {"sockets": []}
+        # Closed in the child only: the agent's own sockets still work.
+        client_a.sendall(b"x")
+        assert client_b.recv(1) == b"x"
 
 
 def test_many_clients_at_once_are_all_accepted():
@@ -793,6 +885,21 @@ def test_deeply_nested_or_long_settings_header(agent, model_file, header, messag
     mod = load_agent()
     with pytest.raises(mod.RequestError, match=message):
         mod.parse_settings(header)
+
+
+def test_request_handling_never_asks_onnxruntime_for_its_providers(monkeypatch):
+    # Handler threads run while a timing child may be forking: the providers are read once at
+    # start-up, so a request does not call into onnxruntime from another thread.
+    mod = load_agent()
+
+    def asked(*args, **kwargs):
+        raise AssertionError("onnxruntime was asked for its providers while handling a request")
+
+    monkeypatch.setattr(mod.ort, "get_available_providers", asked)
+    assert mod.parse_settings('{"provider": "cpu"}')["provider"] == "CPUExecutionProvider"
+    with pytest.raises(mod.RequestError, match="not available on this agent; available: .*CPUExecutionProvider"):
+        mod.parse_settings('{"provider": "NoSuchExecutionProvider"}')
+    assert "CPUExecutionProvider" in mod.fingerprint()["providers"]
 
 
 def test_warmup_model_is_a_valid_onnx_model():

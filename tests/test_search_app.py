@@ -133,6 +133,45 @@ def test_sweep_over_groups_and_ranges_ends_with_one_table(tmp_path):
     assert "sweep of 4 runs" in r.stdout
 
 
+def test_sweep_table_lists_this_sweeps_jobs_without_hydra_subdir(tmp_path):
+    # hydra.output_subdir=null leaves no .hydra/ folder in a job dir; and a job folder left in a
+    # reused sweep dir by an earlier sweep is not one of this sweep's runs.
+    sweep = tmp_path / "sweep"
+    stale = sweep / "7"
+    (stale / ".hydra").mkdir(parents=True)
+    (stale / "summary.json").write_text(json.dumps({"searcher": "nsga2", "device": "old", "seed": 9}))
+    r = run_app("-m", "searcher=random", "seed=0,1", "budget.queries=5", "hydra.output_subdir=null",
+                "output.plot=false", "output.progress=false", f"hydra.sweep.dir={sweep}")
+    assert r.returncode == 0, r.stderr
+    assert "sweep of 2 runs" in r.stdout
+    rows = (sweep / "summary.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:4] for row in rows] == [["0", "random", "raspi4", "0"], ["1", "random", "raspi4", "1"]]
+    assert all(",ok," in row for row in rows) and not (sweep / "0" / ".hydra").exists()
+
+
+def test_sweep_table_marks_an_unreadable_summary(tmp_path, capsys):
+    from omegaconf import OmegaConf
+
+    from hwnas.apps.sweep import SweepSummary
+
+    callback = SweepSummary()
+    callback.on_multirun_start(OmegaConf.create({}))
+    for num, text in enumerate(['{"searcher": "random", "device": "raspi4", "seed": 0}', "{not json", "[1, 2]",
+                                '{"device": "raspi4"}']):
+        job = tmp_path / str(num)
+        job.mkdir()
+        (job / "summary.json").write_text(text)
+        callback.on_job_end(OmegaConf.create({"hydra": {"job": {"num": num}, "runtime": {"output_dir": str(job)}}}),
+                            job_return=None)
+    with pytest.raises(SystemExit) as exc:
+        callback.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    assert exc.value.code == 2
+    out = capsys.readouterr().out
+    assert "sweep of 4 runs" in out and "3 of 4 runs failed" in out and "Traceback" not in out
+    rows = (tmp_path / "summary.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[-2] for row in rows] == ["ok"] + ["failed: unreadable summary.json"] * 3
+
+
 @pytest.mark.parametrize("args", [["-m", "searcher=random,nope"], ["-m", "searcher=choice(random,nope)"],
                                   ["searcher=nope"]])
 def test_sweep_forms_are_checked_value_by_value(tmp_path, args):

@@ -23,21 +23,32 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def sweep_rows(sweep_dir: Path) -> list[dict]:
+def _summary_row(path: Path) -> dict:
+    """The table's columns from a job's summary.json; ValueError if it is not a readable one."""
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))
+        return dict(searcher=s["searcher"], device=s["device"], seed=s["seed"],
+                    latency_ms=(s.get("constraints") or {}).get("latency_ms"), hv_ratio=s.get("hv_ratio"),
+                    front_regret=s.get("front_regret"), best_accuracy=s.get("best_feasible_accuracy"), status="ok")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(path) from exc
+
+
+def sweep_rows(jobs: list[tuple[int, Path]]) -> list[dict]:
+    """One row per (job number, output dir) of this sweep, in job order."""
     rows = []
-    jobs = [d for d in sweep_dir.iterdir() if d.is_dir() and (d / ".hydra").is_dir()]
-    for d in sorted(jobs, key=lambda d: (int(d.name.split("_")[0]) if d.name.split("_")[0].isdigit() else 1 << 30,
-                                         d.name)):
-        row = {"job": d.name.split("_")[0], "run_dir": str(d)}
+    for num, d in sorted(jobs, key=lambda job: job[0]):
+        row = {"job": str(num), "run_dir": str(d)}
+        err = d / ERROR_FILE
         if (d / "summary.json").is_file():
-            s = json.loads((d / "summary.json").read_text())
-            row.update(searcher=s["searcher"], device=s["device"], seed=s["seed"],
-                       latency_ms=(s.get("constraints") or {}).get("latency_ms"), hv_ratio=s.get("hv_ratio"),
-                       front_regret=s.get("front_regret"), best_accuracy=s.get("best_feasible_accuracy"),
-                       status="ok")
+            try:
+                row.update(_summary_row(d / "summary.json"))
+            except ValueError:
+                row["status"] = "failed: unreadable summary.json"
+        elif err.is_file():
+            row["status"] = "failed: " + err.read_text(encoding="utf-8", errors="replace").strip()
         else:
-            err = d / ERROR_FILE
-            row["status"] = "failed: " + err.read_text().strip() if err.is_file() else "unfinished"
+            row["status"] = "unfinished"
         rows.append({c: _fmt(row.get(c)) for c in COLUMNS})
     return rows
 
@@ -50,13 +61,27 @@ def format_table(rows: list[dict]) -> str:
 
 
 class SweepSummary(Callback):
+    """Collects this sweep's jobs as they end (their output dirs, whatever hydra.output_subdir is,
+    and none left in a reused sweep dir by an earlier sweep), then prints and writes the table."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[int, Path]] = []
+
+    def on_multirun_start(self, config, **kwargs: Any) -> None:
+        self.jobs = []
+
+    def on_job_end(self, config, job_return, **kwargs: Any) -> None:
+        # hydra.runtime.output_dir is the job's own folder (JobReturn.working_dir is the process's
+        # cwd when hydra.job.chdir is false).
+        self.jobs.append((int(config.hydra.job.num), Path(config.hydra.runtime.output_dir)))
+
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         from hwnas.io import write_text_atomic
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        rows = sweep_rows(sweep_dir)
+        rows = sweep_rows(self.jobs)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
