@@ -60,6 +60,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_dead_writers_temp(name: str) -> bool:
+    """Whether `name` is a temporary name (temp_prefix) of a writer that is no longer running."""
+    pid = temp_owner(name)
+    return pid is not None and pid != os.getpid() and not pid_alive(pid)
+
+
 def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files in `folder` whose writer is dead (killed mid-write); returns them.
 
@@ -72,8 +78,7 @@ def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
     except OSError:  # no folder yet: nothing to clean
         return removed
     for entry in entries:
-        pid = temp_owner(entry.name)
-        if pid is None or pid == os.getpid() or pid_alive(pid) or not entry.is_file(follow_symlinks=False):
+        if not is_dead_writers_temp(entry.name) or not entry.is_file(follow_symlinks=False):
             continue
         try:
             os.unlink(entry.path)

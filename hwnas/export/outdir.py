@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from hwnas.errors import HwnasError
-from hwnas.io import TEMP_TAG, clean_stale_temps, pid_alive, temp_owner, temp_prefix
+from hwnas.io import clean_stale_temps, is_dead_writers_temp, temp_owner, temp_prefix
 
 MANIFEST = "manifest.json"
 OWN_FILES = (MANIFEST, "report.md", "export_front.png", "export_config.yaml", "trt_timing.cache")
@@ -49,14 +49,13 @@ def must_stage_inside(out: Path, run_dir: Path) -> bool:
 def _dead_leftovers(folder: Path, name: str) -> list[tuple[Path, str]]:
     """(path, kind) of the staging/backup folders a dead export of `name` left in `folder`."""
     found = []
-    prefix = f".{name}.{TEMP_TAG}"
     try:
         entries = sorted(folder.iterdir())
     except OSError:
         return found
     for entry in entries:
-        pid = temp_owner(entry.name)
-        if not entry.name.startswith(prefix) or pid is None or pid == os.getpid() or pid_alive(pid):
+        if not is_dead_writers_temp(entry.name) or not entry.name.startswith(
+                temp_prefix(name, temp_owner(entry.name))):
             continue
         kind = entry.name.rsplit("-", 1)[-1]
         if kind in ("staging", "old") and entry.is_dir() and not entry.is_symlink():
