@@ -97,18 +97,12 @@ def begin(out: Path, in_place: bool) -> Path:
     return staging
 
 
-def _is_hwnas_manifest(path: Path) -> bool:
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(old, dict) and "schema_version" in old and isinstance(old.get("models"), list)
 
 
 def _refuse_foreign_namesakes(out: Path) -> None:
     """The export's own file names (manifest.json, report.md, ...) in a folder no hwnas export
     made are a user's files: refuse rather than replace them."""
-    if not out.is_dir() or _is_hwnas_manifest(out / MANIFEST):
+    if not out.is_dir() or _hwnas_manifest(out) is not None:
         return
     clash = sorted(name for name in OWN_FILES if (out / name).exists() or (out / name).is_symlink())
     if clash:
@@ -120,15 +114,21 @@ def abandon(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def listed_files(out: Path) -> set[str]:
-    """Paths (relative to `out`) of the models and engines the manifest in `out` lists."""
+def _hwnas_manifest(out: Path) -> dict | None:
+    """The manifest an earlier hwnas export left in `out`; None when there is none or it is not one."""
     try:
         old = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        models = old["models"] if isinstance(old, dict) else []
-    except (OSError, ValueError, KeyError):
-        return set()  # no or unreadable manifest: nothing known
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(old, dict) and "schema_version" in old and isinstance(old.get("models"), list)
+    return old if ok else None
+
+
+def listed_files(out: Path) -> set[str]:
+    """Paths (relative to `out`) of the models and engines the manifest in `out` lists."""
+    old = _hwnas_manifest(out)
     files = set()
-    for m in models if isinstance(models, list) else []:
+    for m in old["models"] if old else []:  # no or unreadable manifest: nothing known
         if not isinstance(m, dict):
             continue
         trt = m.get("tensorrt") if isinstance(m.get("tensorrt"), dict) else {}
