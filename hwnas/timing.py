@@ -75,13 +75,8 @@ def _timed(run: Callable, n: int, self_timed: bool, clock) -> np.ndarray:
 
 def time_callable(run: Callable, warmup: int, repeats: int, self_timed: bool = False, clock=None) -> np.ndarray:
     """Per-call ms of `repeats` calls of `run` after `warmup` untimed ones."""
-    import time
-
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(max(warmup, 0)):
-        run()
-    return _timed(run, repeats, self_timed, clock or time.perf_counter)
+    (per_round,) = time_interleaved([run], warmup, repeats, 1, self_timed, clock)
+    return per_round[0]
 
 
 def round_sizes(repeats: int, rounds: int) -> list[int]:
