@@ -28,6 +28,11 @@ class DatasetConfig:
     source: str = "nb201"  # nb201: nb201_accuracy.csv; pi5: nb360_pi5.csv's `accuracy`
     task: Optional[str] = None  # nb360 task name when source=pi5
     maximize: bool = True  # False for error metrics (darcy: relative error)
+    # Training data (evaluator=train): digits, fashion_mnist, image_folder, npz (hwnas/datasets/).
+    path: Optional[str] = None  # fashion_mnist: folder of the IDX files; image_folder: folder; npz: file
+    val_fraction: float = 0.2  # of the training data, held out as the validation split a search sees
+    test_fraction: float = 0.2  # of all data, for sets that ship no test split (digits, image_folder, npz)
+    split_seed: int = 0  # the splits stay the same across search seeds, so runs compare
 
 
 @dataclass
@@ -46,8 +51,17 @@ class DeviceConfig:
 
 @dataclass
 class EvaluatorConfig:
-    name: str = MISSING  # tabular
+    name: str = MISSING  # tabular | train
     delay_s: float = 0.0  # sleep per query: simulates a real (training) evaluation's cost
+    # evaluator=train: the proxy schedule every queried architecture is trained with.
+    epochs: int = 3
+    train_subset: Optional[int] = None  # train on the first N (shuffled) training examples; null: all
+    image_size: Optional[int] = None  # resize inputs to this square size; null: the data's own
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd (momentum 0.9, nesterov) | adam
+    lr: float = 0.05  # peak learning rate of a cosine schedule
+    weight_decay: float = 5e-4
+    threads: int = 0  # torch threads per evaluation; 0: torch's default
 
 
 @dataclass

@@ -61,16 +61,12 @@ class SearchSpace(ABC):
     def size(self) -> int:
         return int(np.prod(self.cardinalities(), dtype=np.int64))
 
-    # --- enumeration and benchmark indices (tabular spaces) --------------------------
-    def enumerate(self) -> Iterator[Arch]:
-        raise NotImplementedError(f"space {self.name} cannot be enumerated")
-
     def is_degenerate(self, arch: Arch) -> bool:
         """True for architectures known useless without training (e.g. no input-output path)."""
         return False
 
     def index(self, arch: Arch) -> int | None:
-        """The benchmark's own index of `arch`, or None when the space has none."""
+        """The benchmark's own index of `arch`; None in a space without one (see TabularSpace)."""
         return None
 
     # --- variation ------------------------------------------------------------------
@@ -114,3 +110,36 @@ class SearchSpace(ABC):
     def ops(self, arch: Arch, dataset: str = "cifar10") -> list[OpSpec]:
         """The layers `arch` runs, keyed by type and shape (for latency tables)."""
         raise NotImplementedError(f"space {self.name} does not list its operations")
+
+
+class TabularSpace(SearchSpace):
+    """Capability: a finite space whose every architecture has a benchmark index, so tables
+    (accuracy, latency) hold one value per index and a search can be scored against the truth."""
+
+    @abstractmethod
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture, in benchmark index order."""
+
+    @abstractmethod
+    def index(self, arch: Arch) -> int:
+        """The benchmark's own index of `arch`."""
+
+    @abstractmethod
+    def from_index(self, index: int) -> Arch:
+        """The architecture at a benchmark index (HwnasError when out of range)."""
+
+    def indices(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([self.index(a) for a in archs], dtype=np.int64)
+
+
+def is_tabular(space: SearchSpace) -> bool:
+    return isinstance(space, TabularSpace)
+
+
+def require_tabular(space: SearchSpace, what: str) -> TabularSpace:
+    """`space` as a TabularSpace, or one ConfigError saying that `what` needs one."""
+    if not isinstance(space, TabularSpace):
+        from hwnas.errors import ConfigError
+
+        raise ConfigError(f"{what} needs a space with a benchmark table (nb201); space {space.name!r} has none")
+    return space

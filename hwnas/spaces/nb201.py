@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.base import Arch, OpSpec, SearchSpace
+from hwnas.spaces.base import Arch, OpSpec, TabularSpace
 from hwnas.spaces.nb201_cell import EDGES, OPS
 
 N_EDGES = len(EDGES)
@@ -90,7 +90,7 @@ def parse_nb201(text: str) -> NB201Arch:
     return NB201Arch(tuple(ops))
 
 
-class NB201Space(SearchSpace):
+class NB201Space(TabularSpace):
     name = "nb201"
     encodings = ("onehot", "categorical", "adjacency")
 
