@@ -94,8 +94,12 @@ def read_history(path: Path, space: SearchSpace) -> list[tuple[Arch, float]]:
     return out
 
 
-def write_rows_csv(path: Path, with_energy: bool, rows: Sequence[tuple[int, Evaluation, int | None]]) -> None:
-    text = _line(columns(with_energy)) + "".join(_line(row_of(q, ev, i)) for q, ev, i in rows)
+def write_rows_csv(path: Path, with_energy: bool, rows: Sequence[tuple[int, Evaluation, int | None]],
+                   extra: dict[str, Sequence[float]] | None = None) -> None:
+    """`extra`: more columns, one value per row (e.g. the front's test_accuracy after training)."""
+    extra = extra or {}
+    text = _line(columns(with_energy) + list(extra)) + "".join(
+        _line(row_of(q, ev, i) + [repr(float(v[k])) for v in extra.values()]) for k, (q, ev, i) in enumerate(rows))
     write_text_atomic(path, text)
 
 

@@ -51,7 +51,8 @@ def build_setup(cfg: SearchConfig) -> Setup:
     space = SPACES.get(cfg.space.name)(data_dir=data_dir, channels=cfg.space.channels,
                                        cells_per_stage=cfg.space.cells_per_stage)
     source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
-    evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir)
+    evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir,
+                                                    seed=cfg.seed)
     c = cfg.constraints
     if c.energy_mj is not None and not c.energy_mj > 0:
         raise ConfigError(f"constraints.energy_mj must be > 0, got {c.energy_mj}")
@@ -163,6 +164,8 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
     s = build_setup(cfg)
     searcher = make_searcher(cfg.searcher, s.problem, cfg.seed, progress and cfg.output.progress)
     replay = prepare_run_dir(run_dir, cfg, s.space)
+    s.evaluator.attach_run_dir(run_dir)
+    s.evaluator.show_progress = progress and cfg.output.progress
     if replay:
         log(f"resuming {run_dir}: replaying {len(replay)} queries from history.csv")
     writer = HistoryWriter(run_dir / "history.csv", s.problem.use_energy, keep_rows=len(replay))
@@ -205,8 +208,9 @@ def _progress_bar(total: int, enabled: bool):
 def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], indices: list[int],
            wall_s: float, log=print, stop_reason: str | None = None) -> dict:
     front = front_of(evals)
+    test = _front_test_accuracy(s.evaluator, [evals[i].arch for i in front], log)
     write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
-                   [(i + 1, evals[i], indices[i]) for i in front])
+                   [(i + 1, evals[i], indices[i]) for i in front], {"test_accuracy": test} if test else None)
     score = s.scorer.score(np.array(indices, dtype=np.int64)) if s.scorer is not None else None
     feas = [e for e in evals if e.feasible]
     best = min(feas, key=lambda e: e.error) if feas else None
@@ -232,11 +236,23 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "wall_s": round(wall_s, 3),
         "data_dir": str(s.data_dir),
     }
+    if s.evaluator.trains:
+        summary["training"] = {"checkpoints": "checkpoints/", "data_digest": s.evaluator.data_digest,
+                               "input_shape": list(s.evaluator.input_shape), "num_classes": s.evaluator.num_classes,
+                               "front_test_accuracy": {str(evals[i].arch): t for i, t in zip(front, test or [])}}
     if cfg.output.plot:
         _plot(cfg, s, run_dir, evals, front)
     write_json_atomic(run_dir / "summary.json", summary)  # last: marks the run complete
-    _report(summary, evals, front, run_dir, log)
+    _report(summary, evals, front, run_dir, log, test)
     return summary
+
+
+def _front_test_accuracy(evaluator: Evaluator, archs: list, log) -> list[float] | None:
+    """Test accuracy of the front's trained networks: measured once, at the end, never searched on."""
+    if not evaluator.trains or not archs:
+        return None
+    log(f"test accuracy of the {len(archs)} front architecture(s) (the search saw validation accuracy only)")
+    return [evaluator.test_accuracy(a) for a in archs]
 
 
 def _plot(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], front: list[int]) -> None:
@@ -258,7 +274,8 @@ def _plot(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], f
                maximize=cfg.dataset.maximize, latency_budget=s.problem.latency_budget, **extra)
 
 
-def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: Path, log) -> None:
+def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: Path, log,
+            test: list[float] | None = None) -> None:
     log(f"run dir: {run_dir}")
     def fmt(value, spec: str) -> str:  # summary.json keeps full precision; the screen is for reading
         return "-" if value is None else format(value, spec)
@@ -266,6 +283,11 @@ def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: P
     log(f"{summary['queries']} queries, best feasible accuracy {fmt(summary['best_feasible_accuracy'], '.2f')}, "
         f"hv_ratio {fmt(summary['hv_ratio'], '.3f')}, front_regret {fmt(summary['front_regret'], '.3f')}")
     log(f"Pareto front ({len(front)} architectures):")
+    if test:  # trained: the search ranked by validation accuracy; test accuracy is the honest figure
+        log(f"  {'latency_ms':>10}  {'val_acc':>8}  {'test_acc':>8}  arch")
+        for i, t in zip(front, test):
+            log(f"  {evals[i].latency_ms:10.3g}  {evals[i].accuracy:8.2f}  {t:8.2f}  {evals[i].arch}")
+        return
     log(f"  {'latency_ms':>10}  {'accuracy':>8}  arch")
     for i in front:
         e = evals[i]

@@ -19,6 +19,10 @@ class Evaluator(ABC):
 
     #: True when the accuracy of every architecture is known (scoring against the truth).
     tabular: bool = False
+    #: True when it trains networks: they have weights to export and a test accuracy.
+    trains: bool = False
+    #: whether to show per-evaluation progress (the search sets it)
+    show_progress: bool = False
 
     def __init__(self, space: SearchSpace, budget: int, delay_s: float = 0.0):
         if budget < 1:
@@ -58,6 +62,9 @@ class Evaluator(ABC):
                 raise BudgetExhausted(f"history holds more queries than the budget of {self.budget}")
             self._seen[arch] = float(accuracy)
 
+    def attach_run_dir(self, run_dir) -> None:
+        """Keep what evaluations produce (e.g. trained weights) in the search's run directory."""
+
     @abstractmethod
     def _evaluate(self, arch: Arch) -> float:
         """Accuracy (the dataset's metric) of one architecture."""
@@ -67,5 +74,5 @@ class Evaluator(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not know every architecture's accuracy")
 
 
-# name -> factory(space, evaluator_cfg, dataset_cfg, budget, data_dir) -> Evaluator
+# name -> factory(space, evaluator_cfg, dataset_cfg, budget, data_dir, seed=) -> Evaluator
 EVALUATORS: Registry = Registry("evaluator")

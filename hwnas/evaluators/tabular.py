@@ -43,5 +43,5 @@ def tabular_metric(space: SearchSpace, dataset: DatasetConfig, data_dir) -> np.n
 
 @EVALUATORS.register("tabular")
 def make_tabular(space: SearchSpace, cfg: EvaluatorConfig, dataset: DatasetConfig, budget: int,
-                 data_dir) -> TabularEvaluator:
+                 data_dir, seed: int = 0) -> TabularEvaluator:
     return TabularEvaluator(space, budget, tabular_metric(space, dataset, data_dir), cfg.delay_s)
