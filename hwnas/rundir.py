@@ -226,7 +226,7 @@ class RunDir:
 
 def _row_dict(row) -> dict:
     out: dict[str, Any] = {}
-    for key in ("accuracy", "latency_ms", "energy_mj", "feasible", "query", "index"):
+    for key in ("accuracy", "test_accuracy", "latency_ms", "energy_mj", "feasible", "query", "index"):
         if key in row.index and not _is_missing(row[key]):
             value = row[key]
             if key == "feasible":

@@ -24,7 +24,9 @@ class ExportConfig:
     atol: float = 1e-4  # |onnx - torch| <= atol + rtol * |torch|
     rtol: float = 1e-3
     seed: int = 0  # weight initialisation and verification inputs
-    weights: Optional[str] = None  # torch state_dict checkpoint; null = random init (seeded)
+    weights: Optional[str] = None  # torch state_dict checkpoint; null = the run's trained weights
+    # (evaluator=train), else random init (seeded)
+    accuracy_tol: float = 0.1  # trained runs: ONNX and torch test accuracy agree within this many points
     simplify: bool = False  # onnxslim (optional extra `simplify`)
     latency_warmup: int = 10  # onnxruntime CPU latency on this machine
     latency_repeats: int = 50

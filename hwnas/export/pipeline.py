@@ -36,12 +36,15 @@ from hwnas.export.config import SELECT_MODES, ExportConfig
 from hwnas.export import outdir
 from hwnas.export.engines import tensorrt_engines
 from hwnas.export.run import resolve_archs, select_rows
+from hwnas.export.trained import TrainedRun, accuracy_check, is_trained
 from hwnas.rundir import RunDir, load_run
 from hwnas.io import write_json_atomic, write_text_atomic
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, export_onnx, random_input
 from hwnas.seeding import seeded
 
 MANIFEST_SCHEMA = 1
+TRAINED_NOTE = ("the weights the search trained (evaluator=train); accuracy.onnx_test_accuracy is the test "
+                "accuracy of the exported file, run by onnxruntime")
 WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; randomly initialised "
                 "weights give the right graph, size and latency but not that accuracy.")
 
@@ -136,6 +139,8 @@ def validate_config(cfg: ExportConfig) -> None:
         raise HwnasError("latency_repeats must be >= 1 and latency_warmup >= 0")
     if cfg.threads < 1:
         raise HwnasError(f"threads={cfg.threads} must be >= 1")
+    if not cfg.accuracy_tol >= 0:
+        raise HwnasError(f"accuracy_tol={cfg.accuracy_tol} must be >= 0 (percentage points)")
     if cfg.weights is not None and not Path(cfg.weights).is_file():
         raise HwnasError(f"weights={cfg.weights}: no such file; pass a torch state_dict checkpoint or drop weights")
 
@@ -186,27 +191,33 @@ def model_name(space_name: str, target: Target) -> str:
     return f"{space_name}_{hashlib.sha1(target.arch_str.encode()).hexdigest()[:10]}"
 
 
-def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig) -> torch.nn.Module:
-    """The network with seeded fresh weights, or the checkpoint's when weights= is given."""
+def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig,
+                state: dict | None = None, source: str | None = None) -> torch.nn.Module:
+    """The network with seeded fresh weights, or a checkpoint's: `state` (the run's own, from
+    `source`), else the file given as weights=."""
     # Same arch + seed -> same weights, whatever the export order; the caller's RNG is untouched.
     with seeded(cfg.seed):
         model = space.build(arch, num_classes, in_channels=in_channels)
-    if cfg.weights is not None:
+    if state is None and cfg.weights is not None:
+        source = f"weights={cfg.weights}"
         try:
             state = torch.load(cfg.weights, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise HwnasError(f"weights={cfg.weights}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
+            raise HwnasError(f"{source}: not a torch checkpoint ({type(exc).__name__}: {exc})") from None
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
+    if state is not None:
         try:
             model.load_state_dict(state, strict=True)
         except (RuntimeError, TypeError, AttributeError) as exc:
             first = str(exc).strip().splitlines()[0]
-            raise HwnasError(f"weights={cfg.weights} do not fit {arch}: {first}") from None
+            raise HwnasError(f"{source} do not fit {arch}: {first}") from None
     return model.eval()
 
 
-def weights_label(cfg: ExportConfig) -> str:
+def weights_label(cfg: ExportConfig, trained: bool = False) -> str:
+    if cfg.weights is None and trained:
+        return "trained by the search (its checkpoints/)"
     if cfg.weights is None:
         return f"random-init (seed {cfg.seed})"
     return f"checkpoint {cfg.weights} (sha256 {sha256_file(cfg.weights)})"
@@ -250,12 +261,16 @@ def device_latency(device_name: str, ms: float | None) -> tuple[float | None, st
 # --- one model --------------------------------------------------------------------------------
 
 def export_one(target: Target, space, dataset: str, device_name: str, out: Path, cfg: ExportConfig,
-               device_table: str | None = None, device_kind: str | None = "profiled") -> dict:
+               device_table: str | None = None, device_kind: str | None = "profiled", trained=None) -> dict:
     """Export, verify and measure one architecture; returns its manifest entry (never raises
-    HwnasError for a model-level failure: the entry says status "failed" and why)."""
+    HwnasError for a model-level failure: the entry says status "failed" and why).
+
+    `trained` (a TrainedRun): the network gets the search's trained weights, and its test
+    accuracy is measured again on the ONNX file."""
     name = model_name(space.name, target)
     onnx_path = out / f"{name}.onnx"
-    input_shape = tuple(space.input_shape(dataset))
+    input_shape = trained.input_shape if trained is not None else tuple(space.input_shape(dataset))
+    num_classes = trained.num_classes if trained is not None else space.num_classes(dataset)
     entry: dict[str, Any] = {
         "name": name, "arch": target.arch_str, "index": target.index, "status": "ok", "error": None,
         "file": onnx_path.name, "predicted": target.predicted,
@@ -263,14 +278,21 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
     }
     # Every entry has every key (null where a failed model never got that far): one schema.
     for key in ("params", "macs", "flops", "flops_note", "simplify", "verification", "opset", "io", "size_bytes",
-                "sha256", "measured_latency_ms", "tensorrt"):
+                "sha256", "measured_latency_ms", "tensorrt", "checkpoint", "accuracy"):
         entry[key] = None
     entry["device_latency_ms"], entry["device_latency_note"] = device_latency(
         device_name, profiled_device_latency(device_name, target.arch, device_table, device_kind))
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     try:
-        model = build_model(space, target.arch, space.num_classes(dataset), input_shape[0], cfg)
+        state = source = None
+        if trained is not None and cfg.weights is None:
+            path, ckpt = trained.checkpoint(target.arch_str)
+            state, source = ckpt["state_dict"], f"checkpoint {path}"
+            entry["checkpoint"] = {"file": str(path), "sha256": sha256_file(path),
+                                   "val_accuracy": ckpt["meta"].get("val_accuracy"),
+                                   "test_accuracy": (target.predicted or {}).get("test_accuracy")}
+        model = build_model(space, target.arch, num_classes, input_shape[0], cfg, state, source)
         entry["params"] = count_params(model)
         macs = count_macs(model, input_shape)
         entry.update(macs=macs, flops=2 * macs, flops_note="Conv2d + Linear multiply-accumulates, batch 1")
@@ -316,6 +338,17 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
 
         entry["size_bytes"] = onnx_path.stat().st_size
         entry["sha256"] = sha256_file(onnx_path)
+
+        if entry["checkpoint"] is not None:
+            t0 = time.perf_counter()
+            x, y = trained.test_split()
+            acc = accuracy_check(model, onnx_path, x, y, cfg.threads, cfg.accuracy_tol, cfg.batch)
+            entry["accuracy"] = acc
+            seconds["accuracy"] = time.perf_counter() - t0
+            if not acc["agree"]:
+                raise HwnasError(f"test accuracy of the ONNX model ({acc['onnx_test_accuracy']:.2f}%) differs from "
+                                 f"torch's ({acc['torch_test_accuracy']:.2f}%) by more than accuracy_tol="
+                                 f"{cfg.accuracy_tol} points")
 
         t0 = time.perf_counter()
         same = table_timing(device_name, device_table, device_kind)
@@ -369,9 +402,14 @@ def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
     if data_dir is not None and not Path(data_dir).is_dir():
         data_dir = None  # a run from another machine: fall back to $HWNAS_DATA_DIR
     space = make_space(run, data_dir)
-    space.input_shape(run.dataset)  # fails early on a dataset the space cannot build
+    if not is_trained(run):
+        space.input_shape(run.dataset)  # fails early on a dataset the space cannot build
     targets, selection = choose_targets(run, space, cfg)
     selection["n_selected"] = len(targets)
+    if is_trained(run) and cfg.weights is None:
+        trained = TrainedRun(run)
+        for t in targets:  # before anything is written: every network must have its weights
+            trained.checkpoint(t.arch_str)
     if cfg.weights is not None and len(targets) > 1:
         raise HwnasError(f"weights={cfg.weights} is one network's checkpoint but {len(targets)} architectures "
                          f"are selected; pick its architecture with archs=[...] (or select=knee)")
@@ -404,7 +442,9 @@ def _export_into(folder: Path, run: RunDir, space, targets: list[Target], select
     from hwnas.export.report import write_front_plot, write_report
 
     dataset = run.dataset
-    input_shape = space.input_shape(dataset)
+    trained = TrainedRun(run) if is_trained(run) else None
+    input_shape = trained.input_shape if trained is not None else space.input_shape(dataset)
+    num_classes = trained.num_classes if trained is not None else space.num_classes(dataset)
     t_start = time.perf_counter()
     models = []
     bar = tqdm(targets, desc="export", unit="model", disable=not cfg.progress or len(targets) < 2,
@@ -414,7 +454,7 @@ def _export_into(folder: Path, run: RunDir, space, targets: list[Target], select
     device_table = device_cfg.get("path") if device_kind == "profiled" else None
     for target in bar:
         bar.set_postfix_str(str(target.index if target.index is not None else target.arch_str)[:40])
-        models.append(export_one(target, space, dataset, run.device, folder, cfg, device_table, device_kind))
+        models.append(export_one(target, space, dataset, run.device, folder, cfg, device_table, device_kind, trained))
 
     failed = [m for m in models if m["status"] != "ok"]
     trt_failed = [m for m in models if (m.get("tensorrt") or {}).get("status") == "failed"]
@@ -427,11 +467,12 @@ def _export_into(folder: Path, run: RunDir, space, targets: list[Target], select
         "run": {"dir": str(run.path.resolve()), "space": run.space, "dataset": dataset, "device": run.device,
                 "summary": run.summary},
         "network": {"space": run.space, **run.space_params, "dataset": dataset, "input_shape": list(input_shape),
-                    "num_classes": space.num_classes(dataset), "input_name": INPUT_NAME,
+                    "num_classes": num_classes, "input_name": INPUT_NAME,
                     "output_name": OUTPUT_NAME, "batch": cfg.batch if cfg.batch is not None else "dynamic"},
         "settings": {k: v for k, v in asdict(cfg).items() if k not in ("run", "out")},
-        "weights": weights_label(cfg),
-        "weights_note": WEIGHTS_NOTE if cfg.weights is None else "weights loaded from the checkpoint",
+        "weights": weights_label(cfg, trained is not None),
+        "weights_note": ("weights loaded from the checkpoint" if cfg.weights is not None else
+                         TRAINED_NOTE if trained is not None else WEIGHTS_NOTE),
         "selection": selection,
         "models": models,
         "counts": {"selected": len(models), "ok": len(models) - len(failed), "failed": len(failed),

@@ -43,7 +43,9 @@ def summary_lines(manifest: dict, out: Path) -> list[str]:
         lat = m.get("measured_latency_ms") or {}
         trt = (m.get("tensorrt") or {}).get("status", "-")
         cpu = f"ORT CPU {sig3(lat['median'])} ms" if lat else "ORT CPU -"
-        lines.append(f"  {m['name']}  {verdict(m)}  {cpu}  TensorRT {trt}  {m['arch']}")
+        acc = m.get("accuracy")
+        test = f"  test acc {acc['onnx_test_accuracy']:.2f}% (ONNX)" if acc else ""
+        lines.append(f"  {m['name']}  {verdict(m)}  {cpu}{test}  TensorRT {trt}  {m['arch']}")
     return lines
 
 
@@ -80,6 +82,16 @@ def write_report(out: Path, manifest: dict) -> None:
             f"| {sig3(pred.get('latency_ms'))} | {measured} | {_fmt(m.get('params'), ',')} | {mflops} "
             f"| {verdict(m) if ver else '-'} | {trt.get('status', '-')} | {m.get('file') or '-'} |"
         )
+    trained = [m for m in manifest["models"] if m.get("accuracy")]
+    if trained:
+        lines += ["", "## Trained weights: accuracy", "",
+                  "| arch | val. acc. (search) | test acc. (search, torch) | test acc. (ONNX, onnxruntime) | checkpoint |",
+                  "|---|---|---|---|---|"]
+        for m in trained:
+            ck, acc = m["checkpoint"], m["accuracy"]
+            lines.append(f"| `{_cell(m['arch'])}` | {_fmt(ck.get('val_accuracy'), '.2f')} | "
+                         f"{_fmt(ck.get('test_accuracy'), '.2f')} | {acc['onnx_test_accuracy']:.2f} "
+                         f"(n={acc['n_test']}) | {Path(ck['file']).name} |")
     failed = [m for m in manifest["models"] if m["status"] != "ok"]
     if failed:
         lines += ["", "## Failed", ""] + [f"- {m['name']}: {m['error']}" for m in failed]
