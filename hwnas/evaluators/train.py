@@ -134,6 +134,11 @@ def make_train(space: SearchSpace, cfg: EvaluatorConfig, dataset: DatasetConfig,
     from hwnas.datasets.base import load_dataset
     from hwnas.training.loop import Schedule
 
+    from hwnas.datasets.base import DATASETS
+
+    if dataset.name not in DATASETS:
+        raise ConfigError(f"evaluator=train trains on data it can read, and dataset {dataset.name!r} is not one; "
+                          f"use dataset={'|'.join(DATASETS.names())} (or evaluator=tabular for a benchmark's table)")
     schedule = Schedule.from_config(cfg)  # a bad schedule fails before the data is read
     if cfg.threads < 0:
         raise ConfigError(f"evaluator.threads={cfg.threads}: must be >= 0 (0: torch's default)")

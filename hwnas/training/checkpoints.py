@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from hwnas.errors import DataError
-from hwnas.io import atomic_path
+from hwnas.io import atomic_path, clean_stale_temps
 
 FOLDER = "checkpoints"
 
@@ -26,13 +26,15 @@ def checkpoint_name(arch_text: str) -> str:
 class CheckpointStore:
     def __init__(self, run_dir: str | Path):
         self.folder = Path(run_dir) / FOLDER
+        if self.folder.is_dir():
+            clean_stale_temps(self.folder)  # a checkpoint half-written when the search was killed
 
     def path(self, arch_text: str) -> Path:
         return self.folder / checkpoint_name(arch_text)
 
     def save(self, arch_text: str, state_dict: dict, meta: dict[str, Any]) -> Path:
         path = self.path(arch_text)
-        with atomic_path(path, suffix=".pt") as tmp:
+        with atomic_path(path) as tmp:
             torch.save({"arch": arch_text, "meta": meta, "state_dict": state_dict}, tmp)
         return path
 
