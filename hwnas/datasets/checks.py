@@ -73,7 +73,7 @@ def as_int_labels(y: np.ndarray, n: int, who: str) -> np.ndarray:
         whole = y == np.round(y)
         if whole.all():
             return y.astype(np.int64)
-        raise DataError(f"{who}: labels must be integer class numbers, found {y[~whole][0]!r}")
+        raise DataError(f"{who}: labels must be integer class numbers, found {y[~whole][0].item()!r}")
     raise DataError(f"{who}: labels must be integer class numbers, got dtype {y.dtype}")
 
 
