@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_search_app import run_app
 
 from hwnas.config import DatasetConfig
 from hwnas.datasets import DATASETS, GEOMETRY, load_dataset
 from hwnas.datasets.fashion_mnist import CLASSES, DEFAULT_PATH
 from hwnas.datasets.npz import to_nchw
 from hwnas.errors import ConfigError, DataError
-from test_search_app import run_app
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -83,7 +83,7 @@ def stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator)
     kept, out = [], []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        k = min(int(round(fraction * len(idx))), len(idx) - 1)
+        k = min(round(fraction * len(idx)), len(idx) - 1)
         out.append(idx[:k])
         kept.append(idx[k:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(out))
