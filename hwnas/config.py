@@ -25,7 +25,7 @@ class SpaceConfig:
 @dataclass
 class DatasetConfig:
     name: str = MISSING  # cifar10 | cifar100 | ImageNet16-120 | ninapro | darcy ...
-    source: str = "nb201"  # nb201: nb201_accuracy.csv; pi5: nb360_pi5.csv's `accuracy`
+    source: str = "nb201"  # nb201: nb201_accuracy.csv; pi5: nb360_pi5.csv's `accuracy`; files: trained on (evaluator=train)
     task: Optional[str] = None  # nb360 task name when source=pi5
     maximize: bool = True  # False for error metrics (darcy: relative error)
     # Training data (evaluator=train): digits, fashion_mnist, image_folder, npz (hwnas/datasets/).

@@ -38,7 +38,10 @@ def tabular_metric(space: SearchSpace, dataset: DatasetConfig, data_dir) -> np.n
             raise ConfigError(f"unknown HW-NAS-Bench-360 task {task!r}; valid: {', '.join(PI5_TASKS)}")
         # Accuracy does not depend on the framework that ran the network; read the onnx rows.
         return load_pi5(data_dir, "onnx", task)["accuracy"].to_numpy(float)
-    raise ConfigError(f"unknown dataset source {dataset.source!r}; valid: nb201, pi5")
+    if dataset.source == "files":
+        # A training set (hwnas/datasets/): its accuracy comes from training, not from a table.
+        raise ConfigError(f"dataset {dataset.name} has no benchmark table: use evaluator=train")
+    raise ConfigError(f"unknown dataset source {dataset.source!r}; valid: nb201, pi5, files")
 
 
 @EVALUATORS.register("tabular")
