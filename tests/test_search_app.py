@@ -23,6 +23,7 @@ def test_default_search_writes_the_run_dir_contract(tmp_path):
     r = run_app(f"hydra.run.dir={out}", "output.progress=false")
     assert r.returncode == 0, r.stderr
     assert f"run dir: {out}" in r.stdout and "Pareto front" in r.stdout
+    assert "Warning" not in r.stderr, r.stderr  # e.g. the sweep callback misfiring on a single run
     for name in ("history.csv", "pareto.csv", "summary.json", "pareto.png", "config.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())

@@ -71,6 +71,10 @@ class SweepSummary(Callback):
         self.jobs = []
 
     def on_job_end(self, config, job_return, **kwargs: Any) -> None:
+        from hydra.types import RunMode
+
+        if config.hydra.mode != RunMode.MULTIRUN:  # a single run has no job number and no table
+            return
         # hydra.runtime.output_dir is the job's own folder (JobReturn.working_dir is the process's
         # cwd when hydra.job.chdir is false).
         self.jobs.append((int(config.hydra.job.num), Path(config.hydra.runtime.output_dir)))

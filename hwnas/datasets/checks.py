@@ -73,7 +73,7 @@ def as_int_labels(y: np.ndarray, n: int, who: str) -> np.ndarray:
         whole = y == np.round(y)
         if whole.all():
             return y.astype(np.int64)
-        raise DataError(f"{who}: labels must be integer class numbers, found {y[~whole][0]!r}")
+        raise DataError(f"{who}: labels must be integer class numbers, found {y[~whole][0].item()!r}")
     raise DataError(f"{who}: labels must be integer class numbers, got dtype {y.dtype}")
 
 
@@ -83,7 +83,7 @@ def stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator)
     kept, out = [], []
     for c in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == c))
-        k = min(int(round(fraction * len(idx))), len(idx) - 1)
+        k = min(round(fraction * len(idx)), len(idx) - 1)
         out.append(idx[:k])
         kept.append(idx[k:])
     return np.sort(np.concatenate(kept)), np.sort(np.concatenate(out))

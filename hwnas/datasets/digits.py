@@ -9,7 +9,8 @@ from hwnas.datasets.checks import make_splits
 @DATASETS.register("digits")
 def load_digits(cfg, seed: int = 0) -> Splits:
     """`seed` is unused: the splits follow dataset.split_seed only."""
-    from sklearn.datasets import load_digits as sk_load_digits  # lazy: sklearn is slow to import
+    # lazy: scikit-learn is slow to import, and only this loader needs it
+    from sklearn.datasets import load_digits as sk_load_digits
 
     d = sk_load_digits()
     x = d.images[:, None, :, :]  # (N, 8, 8) pixel counts 0..16 -> (N, 1, 8, 8)

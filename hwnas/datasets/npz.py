@@ -7,7 +7,6 @@ last dimension is 1 or 3 and its second is not, otherwise channels-first (N, C, 
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
