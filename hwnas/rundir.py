@@ -104,11 +104,18 @@ def write_rows_csv(path: Path, with_energy: bool, rows: Sequence[tuple[int, Eval
 
 def config_record(cfg: Any) -> dict:
     """The search config as config.json stores it: everything that decides the result."""
+    from hwnas.spaces import SPACES
+
     rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
     rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
     for key in ("resume", "output"):
         rec.pop(key, None)
     rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
+    space = rec.get("space")
+    if isinstance(space, dict) and space.get("name") in SPACES:
+        # only the space's own parameters: another space's fields decide nothing here
+        keep = {"name", *SPACES.get(space["name"]).params}
+        rec["space"] = {k: v for k, v in space.items() if k in keep}
     return rec
 
 
