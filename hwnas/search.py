@@ -29,7 +29,7 @@ from hwnas.rundir import (
 )
 from hwnas.search_loop import front_of, run_search
 from hwnas.searchers import SEARCHERS, Searcher
-from hwnas.spaces import SearchSpace, make_space
+from hwnas.spaces import SPACES, SearchSpace, TabularSpace, make_space
 from hwnas.spaces.base import sample_distinct
 
 
@@ -48,10 +48,13 @@ def build_setup(cfg: SearchConfig) -> Setup:
         raise ConfigError(f"budget.queries must be >= 1, got {cfg.budget.queries}")
     if cfg.seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
-    data_dir = resolve_data_dir(cfg.data_dir)
+    # The benchmark files index a tabular space; a space without one (mbv3) needs none.
+    needs_data = issubclass(SPACES.get(cfg.space.name), TabularSpace)
+    data_dir = resolve_data_dir(cfg.data_dir) if needs_data or cfg.data_dir else None
     space = make_space(cfg.space, data_dir)
-    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
+    # the evaluator first: it refuses a space it cannot score before a device table is measured
     evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir)
+    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
     c = cfg.constraints
     if c.energy_mj is not None and not c.energy_mj > 0:
         raise ConfigError(f"constraints.energy_mj must be > 0, got {c.energy_mj}")
@@ -242,7 +245,7 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "hv_ratio": score.hv_ratio if score else None,
         "front_regret": score.front_regret if score else None,
         "wall_s": round(wall_s, 3),
-        "data_dir": str(s.data_dir),
+        "data_dir": None if s.data_dir is None else str(s.data_dir),
     }
     if cfg.output.plot:
         _plot(cfg, s, run_dir, evals, front)
