@@ -151,7 +151,7 @@ def test_unwritable_output_dir(run_dir):
 
 def test_dataset_the_space_cannot_build(run_dir):
     edit_config(run_dir, "dataset", name="darcy")
-    with pytest.raises(HwnasError, match="no NAS-Bench-201 network for dataset 'darcy'"):
+    with pytest.raises(HwnasError, match="no network geometry for dataset 'darcy'"):
         run_export(cfg(run_dir))
 
 

@@ -141,10 +141,9 @@ def validate_config(cfg: ExportConfig) -> None:
 
 
 def make_space(run: RunDir, data_dir: str | None):
-    from hwnas.spaces import SPACES
+    from hwnas.spaces import make_space as make
 
-    cls = SPACES.get(run.space)
-    return cls(data_dir=data_dir, **run.space_params)
+    return make(run.config["space"], data_dir)
 
 
 def _index_of(space, arch, row_index: Any) -> int | None:
