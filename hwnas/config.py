@@ -20,6 +20,7 @@ class SpaceConfig:
     name: str = MISSING
     channels: int = 16  # C of the first stage (NAS-Bench-201: 16)
     cells_per_stage: int = 5  # N (NAS-Bench-201: 5)
+    width_mult: float = 1.0  # mbv3: scales every channel count (rounded to multiples of 8)
 
 
 @dataclass
@@ -138,11 +139,17 @@ def budget_label(latency_ms, latency_quantile, default_ms=None, default_quantile
     return f"latq{latency_quantile}" if latency_quantile is not None else "latnone"
 
 
-def this_machine_table() -> str:
-    """The table `hwnas-profile` writes here with its default settings (device=this_machine)."""
+def table_suffix(space: str = "nb201", dataset: str = "cifar10") -> str:
+    """What a default table name adds for a space and dataset other than NB-201 on CIFAR-10."""
+    return (f"-{space}" if space != "nb201" else "") + (f"-{dataset.lower()}" if dataset != "cifar10" else "")
+
+
+def this_machine_table(space: str = "nb201", dataset: str = "cifar10") -> str:
+    """The table `hwnas-profile space=<space> dataset=<dataset>` writes here with its default
+    settings (device=this_machine; the resolver gets the search's space and dataset)."""
     from hwnas.machine import cpu_slug
 
-    return f"cpu-ort-{cpu_slug()}-t1-b1"
+    return f"cpu-ort-{cpu_slug()}-t1-b1{table_suffix(str(space), str(dataset))}"
 
 
 def register_resolvers() -> None:

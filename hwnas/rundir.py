@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -108,11 +108,18 @@ def write_rows_csv(path: Path, with_energy: bool, rows: Sequence[tuple[int, Eval
 
 def config_record(cfg: Any) -> dict:
     """The search config as config.json stores it: everything that decides the result."""
+    from hwnas.spaces import SPACES
+
     rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
     rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
     for key in ("resume", "output"):
         rec.pop(key, None)
     rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
+    space = rec.get("space")
+    if isinstance(space, dict) and space.get("name") in SPACES:
+        # only the space's own parameters: another space's fields decide nothing here
+        keep = {"name", *SPACES.get(space["name"]).params}
+        rec["space"] = {k: v for k, v in space.items() if k in keep}
     return rec
 
 
@@ -137,11 +144,11 @@ def _read_json_object(path: Path, fix: str) -> dict:
     return obj
 
 
-def space_param_names() -> list[str]:
-    """Constructor parameters of a space, as the search passes them (SpaceConfig less its name)."""
-    from hwnas.config import SpaceConfig
+def space_param_names(space: str = "nb201") -> list[str]:
+    """Constructor parameters of space `space`, as the search passes them (its `params`: SpaceConfig fields)."""
+    from hwnas.spaces import SPACES
 
-    return [f.name for f in fields(SpaceConfig) if f.name != "name"]
+    return list(SPACES.get(space).params)
 
 
 def check_rebuildable(run_dir: Path, cfg: dict | None) -> None:
@@ -153,20 +160,23 @@ def check_rebuildable(run_dir: Path, cfg: dict | None) -> None:
         raise HwnasError(f"{path} is missing, so the searched network (space size, dataset) cannot be rebuilt "
                          f"exactly; the run was made by an older hwnas or its files were moved: {RERUN}")
     space, dataset = cfg.get("space"), cfg.get("dataset")
+    name = space.get("name") if isinstance(space, dict) else None
+    if name is not None and name not in SPACES:
+        raise DataError(f"{path}: space {name!r} is not a search space of this hwnas (known: "
+                        f"{', '.join(SPACES.names())}); export with the hwnas that made the run, or {RERUN}")
     missing = []
-    for section, keys in (("space", ["name", *space_param_names()]), ("dataset", ["name"])):
+    for section, keys in (("space", ["name", *(space_param_names(name) if name else [])]), ("dataset", ["name"])):
         sec = cfg.get(section)
         missing += [f"{section}.{k}" for k in keys if not isinstance(sec, dict) or sec.get(k) is None]
     if missing:
         raise DataError(f"{path} lacks {', '.join(missing)}, so the searched network cannot be rebuilt "
                         f"exactly; {RERUN}")
-    for key in space_param_names():
+    for key, typ in SPACES.get(name).params.items():
         value = space[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DataError(f"{path}: space.{key}={value!r} is not a positive integer; {RERUN}")
-    if space["name"] not in SPACES:
-        raise DataError(f"{path}: space {space['name']!r} is not a search space of this hwnas (known: "
-                        f"{', '.join(SPACES.names())}); export with the hwnas that made the run, or {RERUN}")
+        kinds = (int, float) if typ is float else (typ,)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+            raise DataError(f"{path}: space.{key}={value!r} is not a positive {'integer' if typ is int else 'number'}; "
+                            f"{RERUN}")
     if not isinstance(dataset.get("maximize", True), bool):
         raise DataError(f"{path}: dataset.maximize={dataset['maximize']!r} is not true/false; {RERUN}")
 
@@ -202,7 +212,9 @@ class RunDir:
     @property
     def space_params(self) -> dict:
         """Constructor parameters of the space, exactly as searched."""
-        return {k: int(self.config["space"][k]) for k in space_param_names()}
+        from hwnas.spaces import SPACES
+
+        return {k: typ(self.config["space"][k]) for k, typ in SPACES.get(self.space).params.items()}
 
     @property
     def maximize(self) -> bool:

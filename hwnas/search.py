@@ -29,7 +29,8 @@ from hwnas.rundir import (
 )
 from hwnas.search_loop import front_of, run_search
 from hwnas.searchers import SEARCHERS, Searcher
-from hwnas.spaces import SPACES, SearchSpace
+from hwnas.spaces import SPACES, SearchSpace, TabularSpace, make_space
+from hwnas.spaces.base import sample_distinct
 
 
 @dataclass
@@ -47,16 +48,18 @@ def build_setup(cfg: SearchConfig) -> Setup:
         raise ConfigError(f"budget.queries must be >= 1, got {cfg.budget.queries}")
     if cfg.seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
-    data_dir = resolve_data_dir(cfg.data_dir)
-    space = SPACES.get(cfg.space.name)(data_dir=data_dir, channels=cfg.space.channels,
-                                       cells_per_stage=cfg.space.cells_per_stage)
-    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
+    # The benchmark files index a tabular space; a space without one (mbv3) needs none.
+    needs_data = issubclass(SPACES.get(cfg.space.name), TabularSpace)
+    data_dir = resolve_data_dir(cfg.data_dir) if needs_data or cfg.data_dir else None
+    space = make_space(cfg.space, data_dir)
+    # the evaluator first: it refuses a space it cannot score before a device table is measured
     evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir,
                                                     seed=cfg.seed)
+    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
     c = cfg.constraints
     if c.energy_mj is not None and not c.energy_mj > 0:
         raise ConfigError(f"constraints.energy_mj must be > 0, got {c.energy_mj}")
-    latency_ms = latency_budget(c, cfg.device, source.all_latency if isinstance(source, IndexedSource) else None)
+    latency_ms = latency_budget(c, cfg.device, space_latencies(space, source))
     if c.energy_mj is not None and not source.has_energy:
         raise ConfigError(f"constraints.energy_mj is set but device {cfg.device.name!r} has no energy "
                           f"figures; devices with energy: pi5_onnx, pi5_litert, pi5_torchmobile")
@@ -73,6 +76,18 @@ def build_setup(cfg: SearchConfig) -> Setup:
             scorer = FrontScorer(problem.error(evaluator.all_accuracy()), lat, energy,
                                  latency_ms, c.energy_mj if source.has_energy else None)
     return Setup(space, problem, evaluator, scorer, data_dir)
+
+
+QUANTILE_SAMPLE = 1000  # architectures a latency quantile is estimated on where the space has no index
+
+
+def space_latencies(space: SearchSpace, source):
+    """What a latency-quantile budget is taken over: every architecture's latency (a source with
+    one value per benchmark index), else the latencies of QUANTILE_SAMPLE distinct architectures
+    drawn with a fixed seed (the same budget for every search seed, so runs compare)."""
+    if isinstance(source, IndexedSource):
+        return source.all_latency
+    return lambda: source.latency(sample_distinct(space, QUANTILE_SAMPLE, seed=0))
 
 
 def _check_feasible(problem: SearchProblem, lat: np.ndarray, energy: np.ndarray | None, cfg: SearchConfig) -> None:
@@ -234,7 +249,7 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "hv_ratio": score.hv_ratio if score else None,
         "front_regret": score.front_regret if score else None,
         "wall_s": round(wall_s, 3),
-        "data_dir": str(s.data_dir),
+        "data_dir": None if s.data_dir is None else str(s.data_dir),
     }
     if s.evaluator.trains:
         summary["training"] = {"checkpoints": "checkpoints/", "data_digest": s.evaluator.data_digest,

@@ -103,7 +103,7 @@ def test_app_verification_failure(run_dir, tmp_path):
     from hwnas.rundir import load_run
 
     space = make_space(load_run(run_dir), None)
-    model = build_model(space, space.parse(ALL_OPS), 10, 3, ExportConfig(run=str(run_dir)))
+    model = build_model(space, space.parse(ALL_OPS), 10, (3, 32, 32), ExportConfig(run=str(run_dir)))
     state = model.state_dict()
     state["classifier.weight"][0, 0] = float("nan")
     torch.save(state, tmp_path / "nan.pt")

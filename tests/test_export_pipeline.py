@@ -92,7 +92,7 @@ def test_checkpoint_weights_are_used(run_dir, tmp_path, nb201):
     from hwnas.export.pipeline import make_space
 
     space = make_space(run, None)
-    trained = build_model(space, space.parse(SKIPS), 10, 3, cfg(run_dir, seed=5))
+    trained = build_model(space, space.parse(SKIPS), 10, (3, 32, 32), cfg(run_dir, seed=5))
     ckpt = tmp_path / "w.pt"
     torch.save({"state_dict": trained.state_dict()}, ckpt)
     m = run_export(cfg(run_dir, archs=[SKIPS], weights=str(ckpt), plot=False))
@@ -151,7 +151,7 @@ def test_unwritable_output_dir(run_dir):
 
 def test_dataset_the_space_cannot_build(run_dir):
     edit_config(run_dir, "dataset", name="darcy")
-    with pytest.raises(HwnasError, match="no NAS-Bench-201 network for dataset 'darcy'"):
+    with pytest.raises(HwnasError, match="no network geometry for dataset 'darcy'"):
         run_export(cfg(run_dir))
 
 
@@ -210,9 +210,9 @@ def test_random_init_is_seeded_and_leaves_the_global_rng_alone(run_dir):
 
     space = make_space(load_run(run_dir), None)
     state = torch.random.get_rng_state()
-    a = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=1)).state_dict()
-    b = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=1)).state_dict()
-    c = build_model(space, space.parse(ALL_OPS), 10, 3, cfg(run_dir, seed=2)).state_dict()
+    a = build_model(space, space.parse(ALL_OPS), 10, (3, 32, 32), cfg(run_dir, seed=1)).state_dict()
+    b = build_model(space, space.parse(ALL_OPS), 10, (3, 32, 32), cfg(run_dir, seed=1)).state_dict()
+    c = build_model(space, space.parse(ALL_OPS), 10, (3, 32, 32), cfg(run_dir, seed=2)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     assert torch.equal(torch.random.get_rng_state(), state)

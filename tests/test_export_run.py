@@ -110,7 +110,7 @@ def test_resolve_archs(nb201):
      "Pareto front is empty"),
     (lambda d: (d / "config.json").write_text("{not json"), "config.json: corrupt JSON"),
     (lambda d: (d / "config.json").write_text(json.dumps({"dataset": {"name": "cifar10"}})),
-     "lacks space.name, space.channels, space.cells_per_stage"),
+     "lacks space.name"),
     (lambda d: edit_config(d, "space", channels=None), "lacks space.channels"),
     (lambda d: edit_config(d, "dataset", name=None), "lacks dataset.name"),
     (lambda d: edit_config(d, "space", channels="8"), "space.channels='8' is not a positive integer"),

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.apps.common import CONF_DIR, check_overrides
 from hwnas.errors import ConfigError, HwnasError, exit_on_user_error
 from hwnas.profiling.config import ProfileConfig, store_profile_schemas
+from hwnas.spaces.base import require_profilable
 
 PROFILE_CONF = CONF_DIR / "profile"
 GROUPS = ("runner",)
@@ -52,9 +53,9 @@ def default_device_name(cfg: ProfileConfig, runner=None) -> str:
         name = f"{r.name.replace('_', '')}-{gpu}-b{cfg.batch}"
     if r.precision != "fp32":
         name += f"-{r.precision}"
-    if cfg.dataset != "cifar10":
-        name += f"-{cfg.dataset.lower()}"
-    return name
+    from hwnas.config import table_suffix
+
+    return name + table_suffix(cfg.space, cfg.dataset)
 
 
 def make_runner(cfg: ProfileConfig):
@@ -119,7 +120,7 @@ def run_recalibration(cfg: ProfileConfig):
 
     if not cfg.device:
         raise ConfigError("recalibrate=true needs device=<table name> (a table in the user's tables, latency_tables/ or out_dir)")
-    space = SPACES.get(cfg.space)()
+    space = require_profilable(SPACES.get(cfg.space)(), "hwnas-profile")
     path = table_path(cfg.device, cfg.out_dir)
     table = LatencyTable.load(path)
     for key, want in (("space", cfg.space), ("dataset", cfg.dataset)):
@@ -132,7 +133,9 @@ def run_recalibration(cfg: ProfileConfig):
     return report
 
 
-def run_profile(cfg: ProfileConfig):
+def run_profile(cfg: ProfileConfig, space=None):
+    """The profile `cfg` asks for; `space` (default: cfg.space at its default width) is the space
+    object to profile, e.g. a search's own at its width."""
     from hwnas.latency.model import CALIBRATIONS
     from hwnas.latency.table import LatencyTable, table_path
     from hwnas.profiling.profiler import profile
@@ -145,7 +148,7 @@ def run_profile(cfg: ProfileConfig):
         return run_recalibration(cfg)
     if cfg.device:
         check_device_name(cfg.device)  # before any runner starts
-    space = SPACES.get(cfg.space)()
+    space = require_profilable(space or SPACES.get(cfg.space)(), "hwnas-profile")
     shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
     runner = make_runner(cfg)
     try:
@@ -155,7 +158,8 @@ def run_profile(cfg: ProfileConfig):
         runner.close()
         raise
     path = table_path(device, cfg.out_dir or user_tables_dir())  # never into the package
-    fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape}
+    fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape,
+                   "space_params": {k: getattr(space, k) for k in type(space).params}}
     settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,
                 "calibrate": cfg.calibrate, "validate": cfg.validate}
     table = LatencyTable.open(path, device, fingerprint, settings, overwrite=cfg.overwrite)

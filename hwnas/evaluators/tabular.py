@@ -7,7 +7,7 @@ from hwnas.config import DatasetConfig, EvaluatorConfig
 from hwnas.data.nb201 import NB201_DATASETS, PI5_TASKS, load_accuracy, load_pi5
 from hwnas.errors import ConfigError
 from hwnas.evaluators.base import EVALUATORS, Evaluator
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import Arch, SearchSpace, is_tabular
 
 
 class TabularEvaluator(Evaluator):
@@ -26,8 +26,9 @@ class TabularEvaluator(Evaluator):
 
 def tabular_metric(space: SearchSpace, dataset: DatasetConfig, data_dir) -> np.ndarray:
     """The benchmark's metric for every architecture, in index order."""
-    if space.name != "nb201":
-        raise ConfigError(f"evaluator 'tabular' knows NAS-Bench-201 only, not space {space.name!r}")
+    if not is_tabular(space):
+        raise ConfigError(f"evaluator 'tabular' looks accuracy up in a benchmark table; space {space.name!r} has "
+                          f"none: use evaluator=train")
     if dataset.source == "nb201":
         if dataset.name not in NB201_DATASETS:
             raise ConfigError(f"unknown NAS-Bench-201 dataset {dataset.name!r}; valid: {', '.join(NB201_DATASETS)}")

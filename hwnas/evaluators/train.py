@@ -86,7 +86,9 @@ class TrainEvaluator(Evaluator):
         return result.val_accuracy
 
     def build(self, arch: Arch):
-        return self.space.build(arch, self.num_classes, in_channels=self.input_shape[0])
+        # The input size too: a space may adapt its strides to it (mbv3 on 8x8 digits).
+        return self.space.build(arch, self.num_classes, in_channels=self.input_shape[0],
+                                input_size=tuple(self.input_shape[1:]))
 
     def trained_model(self, arch: Arch):
         """The trained network of an evaluated architecture, in eval mode."""

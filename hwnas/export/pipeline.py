@@ -146,10 +146,9 @@ def validate_config(cfg: ExportConfig) -> None:
 
 
 def make_space(run: RunDir, data_dir: str | None):
-    from hwnas.spaces import SPACES
+    from hwnas.spaces import make_space as make
 
-    cls = SPACES.get(run.space)
-    return cls(data_dir=data_dir, **run.space_params)
+    return make(run.config["space"], data_dir)
 
 
 def _index_of(space, arch, row_index: Any) -> int | None:
@@ -191,13 +190,13 @@ def model_name(space_name: str, target: Target) -> str:
     return f"{space_name}_{hashlib.sha1(target.arch_str.encode()).hexdigest()[:10]}"
 
 
-def build_model(space, arch, num_classes: int, in_channels: int, cfg: ExportConfig,
+def build_model(space, arch, num_classes: int, input_shape: tuple[int, ...], cfg: ExportConfig,
                 state: dict | None = None, source: str | None = None) -> torch.nn.Module:
     """The network with seeded fresh weights, or a checkpoint's: `state` (the run's own, from
     `source`), else the file given as weights=."""
     # Same arch + seed -> same weights, whatever the export order; the caller's RNG is untouched.
     with seeded(cfg.seed):
-        model = space.build(arch, num_classes, in_channels=in_channels)
+        model = space.build(arch, num_classes, in_channels=input_shape[0], input_size=tuple(input_shape[1:]))
     if state is None and cfg.weights is not None:
         source = f"weights={cfg.weights}"
         try:
@@ -292,7 +291,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
             entry["checkpoint"] = {"file": str(path), "sha256": sha256_file(path),
                                    "val_accuracy": ckpt["meta"].get("val_accuracy"),
                                    "test_accuracy": (target.predicted or {}).get("test_accuracy")}
-        model = build_model(space, target.arch, num_classes, input_shape[0], cfg, state, source)
+        model = build_model(space, target.arch, num_classes, input_shape, cfg, state, source)
         entry["params"] = count_params(model)
         macs = count_macs(model, input_shape)
         entry.update(macs=macs, flops=2 * macs, flops_note="Conv2d + Linear multiply-accumulates, batch 1")

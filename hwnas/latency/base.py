@@ -13,7 +13,7 @@ import numpy as np
 
 from hwnas.errors import DataError
 from hwnas.registry import Registry
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import Arch, SearchSpace, require_tabular
 
 
 class LatencySource(ABC):
@@ -67,9 +67,7 @@ class IndexedSource(LatencySource):
                             f"({len(bad)} such); a {what} must be a finite number {'> 0' if positive else '>= 0'}")
 
     def _idx(self, archs: Sequence[Arch]) -> np.ndarray:
-        if hasattr(self.space, "indices"):
-            return self.space.indices(archs)
-        return np.array([self.space.index(a) for a in archs], dtype=np.int64)
+        return require_tabular(self.space, "a latency table with one value per architecture").indices(archs)
 
     def latency(self, archs: Sequence[Arch]) -> np.ndarray:
         return self._lat[self._idx(archs)]

@@ -22,7 +22,7 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict:
 
 def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20), draws: int = 50,
                       seed: int = 0, mode: str = "linear", cal_classes=None, val_classes=None,
-                      cal_reorders=None, val_reorders=None) -> list[dict]:
+                      cal_reorders=None, val_reorders=None, classes=None) -> list[dict]:
     """Validation error of calibrations fitted on k of the calibration architectures.
 
     For each k <= n_cal, `draws` seeded random k-subsets (one when k = n_cal); returns per k the
@@ -50,7 +50,7 @@ def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20)
             pick = rng.choice(len(cs), size=k, replace=False)
             if np.ptp(cs[pick]) == 0:
                 continue
-            cal = fit(mode, cs[pick], cx[pick], cm[pick], None if cr is None else cr[pick])
+            cal = fit(mode, cs[pick], cx[pick], cm[pick], None if cr is None else cr[pick], classes)
             rel = np.abs(apply_calibration(cal, vs, vx, reorders=vr) - vm) / vm
             mapes.append(100 * rel.mean())
             w10.append(np.mean(rel <= 0.10))

@@ -27,6 +27,7 @@ from hwnas.latency.additive_fit import (
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
 from hwnas.latency.sources import read_measurements
 from hwnas.spaces.base import SearchSpace
+from hwnas.spaces.nb201 import NB201Space
 
 
 class FittedSource(IndexedSource):
@@ -53,7 +54,7 @@ class FittedSource(IndexedSource):
 @LATENCY_SOURCES.register("fitted")
 def make_fitted(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> FittedSource:
     """Predict every NAS-Bench-201 architecture from the measured ones in `cfg.path`."""
-    if space.name != "nb201":
+    if not isinstance(space, NB201Space):  # the additive features are NB-201's edge ops
         raise ConfigError(f"device kind 'fitted' learns NAS-Bench-201 op costs; space {space.name!r} "
                           f"needs a profiled table")
     if not cfg.path:

@@ -41,7 +41,7 @@ import numpy as np
 
 from hwnas.errors import DataError, HwnasError
 from hwnas.latency.table import LatencyTable
-from hwnas.spaces.base import Arch, OpSpec, SearchSpace
+from hwnas.spaces.base import Arch, OpSpec, SearchSpace, require_profilable
 
 MIN_CALIBRATION = 2  # two parameters
 NOOP = "noop"
@@ -174,12 +174,17 @@ def fit_layout(table_sum, reorders, measured, lambdas: Sequence[float] = RIDGE_G
             "lambda": lam, "cv_mape_pct": cv}
 
 
-def fit(mode: str, table_sum, class_costs, measured, reorders=None) -> dict:
-    """The calibration dict of `mode` (linear | per_op | layout) fitted on these architectures."""
+def fit(mode: str, table_sum, class_costs, measured, reorders=None, classes: Sequence[str] | None = None) -> dict:
+    """The calibration dict of `mode` (linear | per_op | layout) fitted on these architectures
+    (per_op: `class_costs` columns are `classes`, default NB-201's PER_OP_CLASSES)."""
     if mode not in CALIBRATIONS:
         raise HwnasError(f"calibration={mode!r}: use one of {', '.join(CALIBRATIONS)}")
     if mode == "per_op":
-        return fit_per_op(table_sum, class_costs, measured)
+        classes = PER_OP_CLASSES if classes is None else tuple(classes)
+        if not classes:  # a space with no op classes: per-class factors are the linear fit
+            return _linear_fallback(np.asarray(table_sum, float), np.asarray(measured, float), 0) | {
+                "fallback": "the space has no op classes: linear fit"}
+        return fit_per_op(table_sum, class_costs, measured, classes)
     if mode == "layout":
         if reorders is None:
             raise HwnasError("calibration=layout needs the layout-conversion counts of the architectures")
@@ -188,18 +193,27 @@ def fit(mode: str, table_sum, class_costs, measured, reorders=None) -> dict:
     return {"mode": "linear", "a": a, "b": b}
 
 
-def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[str] = PER_OP_CLASSES,
+def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[str] | None = None,
                       reorders=None) -> np.ndarray:
     """Calibrated latencies from table sums (per_op also needs the (n, C) class costs, layout the
-    (n,) layout-conversion counts)."""
+    (n,) layout-conversion counts). The class columns are `classes`, by default the calibration's
+    own factor order (fit_per_op stores them in column order)."""
     pred = float(cal["a"]) * np.asarray(table_sum, dtype=float) + float(cal["b"])
     if cal.get("mode") == "layout":
         pred = pred + float(cal["reorder_ms"]) * np.asarray(reorders, dtype=float).reshape(len(pred))
     factors = cal.get("factors") or {}
+    classes = tuple(factors) if classes is None else classes
     if cal.get("mode", "linear") == "per_op" and factors:
         X = np.asarray(class_costs, dtype=float).reshape(len(pred), len(classes))
         pred = pred + X @ np.array([factors.get(c, cal["a"]) - cal["a"] for c in classes])
     return pred
+
+
+def _is_nb201(space) -> bool:
+    """NB-201's cell structure allows the vectorised paths (one gather per edge op, layout counts)."""
+    from hwnas.spaces.nb201 import NB201Space
+
+    return isinstance(space, NB201Space)
 
 
 def _digits(code: int) -> np.ndarray:
@@ -211,7 +225,7 @@ def _digits(code: int) -> np.ndarray:
 def layout_applies(space, fingerprint: dict | None = None) -> bool:
     """Whether the layout calibration's feature describes this space (and, given a table's
     fingerprint, its runtime): NAS-Bench-201 cells under onnxruntime CPU at graph_optimization=all."""
-    if getattr(space, "name", None) != "nb201" or not hasattr(space, "to_vector"):
+    if not _is_nb201(space):
         return False
     if fingerprint is None:
         return True
@@ -240,7 +254,7 @@ class LatencyModel:
     """Predicts latency (ms) of architectures of `space` on `dataset` from a LatencyTable."""
 
     def __init__(self, table: LatencyTable, space: SearchSpace, dataset: str):
-        self.table, self.space, self.dataset = table, space, dataset
+        self.table, self.space, self.dataset = table, require_profilable(space, "a latency table"), dataset
         cal = table.calibration or {}
         self.a, self.b = (float(cal["a"]), float(cal["b"])) if "a" in cal else (1.0, 0.0)
         self.calibrated = "a" in cal
@@ -248,7 +262,7 @@ class LatencyModel:
         # layout conversion.
         self.mode = cal.get("mode", "linear") if self.calibrated else "none"
         self.factors = {c: float(f) for c, f in (cal.get("factors") or {}).items()} if self.mode == "per_op" else {}
-        self.classes = tuple(self.factors) or PER_OP_CLASSES
+        self.classes = tuple(self.factors) or tuple(space.calibration_classes)
         self.reorder_ms = float(cal["reorder_ms"]) if self.mode == "layout" else 0.0
         if self.mode == "layout" and not layout_applies(space):
             raise DataError(f"latency table {table.path} has a layout calibration, which counts onnxruntime's layout "
@@ -259,7 +273,7 @@ class LatencyModel:
             if low is not None and low[0] <= 0:
                 from hwnas.latency.table import FIX_HINT
 
-                arch = self.space.from_vector(_digits(low[1])) if hasattr(self.space, "from_vector") else low[1]
+                arch = self.space.from_vector(_digits(low[1]))  # min_prediction enumerates NB-201 only
                 raise DataError(f"{table.path} is not a valid hwnas latency table (its calibration predicts "
                                 f"{low[0]:.4g} ms for {arch}: a latency must be > 0); re-run hwnas-profile "
                                 f"device={table.device} recalibrate=true to refit it, or {FIX_HINT}")
@@ -278,7 +292,7 @@ class LatencyModel:
         """(digits (n, 6), table sums (n,), class costs (n, C)) of EVERY architecture of an NB-201
         space (all 5^6 codes: no benchmark data needed), or None for a space that cannot be
         enumerated this way."""
-        if not (hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector")):
+        if not _is_nb201(self.space):
             return None
         from hwnas.spaces.nb201 import N_EDGES, N_OPS
         from hwnas.spaces.nb201_net import OPS
@@ -323,7 +337,7 @@ class LatencyModel:
 
     def _median(self, spec) -> float:
         if spec.key not in self.table.entries:
-            width = (getattr(self.space, "channels", 16), getattr(self.space, "cells_per_stage", 5))
+            width = (self.space.channels, self.space.cells_per_stage) if _is_nb201(self.space) else (16, 5)
             if width != (16, 5):  # hwnas-profile has no width options: re-running it would measure nothing new
                 raise DataError(
                     f"latency table {self.table.path} has no entry for operation {spec.key} (space {self.space.name} "
@@ -353,7 +367,7 @@ class LatencyModel:
 
     def table_sum(self, archs: Sequence[Arch]) -> np.ndarray:
         """Uncalibrated sum of operation latencies, shape (n,)."""
-        if hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector"):
+        if _is_nb201(self.space):
             fixed, edge = self._edge_costs()
             if len(archs) == 0:
                 return np.zeros(0)
@@ -367,7 +381,7 @@ class LatencyModel:
         classes = tuple(classes or self.classes)
         if len(archs) == 0:
             return np.zeros((0, len(classes)))
-        if hasattr(self.space, "ops_decomposition") and hasattr(self.space, "to_vector"):
+        if _is_nb201(self.space):
             from hwnas.spaces.nb201_net import OPS
 
             fixed, edge = self._edge_costs()
@@ -375,8 +389,14 @@ class LatencyModel:
             # Fixed layers are never a listed class (their op names are stem/add/reduction/head).
             return np.stack([(vec == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
                              else np.zeros(len(archs)) for c in classes], axis=1)
-        return np.array([[sum(self._cost(s) for s in self.space.ops(a, self.dataset) if s.op == c) for c in classes]
-                         for a in archs])
+        out = np.zeros((len(archs), len(classes)))
+        col = {c: i for i, c in enumerate(classes)}
+        for n, a in enumerate(archs):
+            for s in self.space.ops(a, self.dataset):
+                i = col.get(self.space.op_class(s))
+                if i is not None:
+                    out[n, i] += self._cost(s)
+        return out
 
     def _edge_costs(self) -> tuple[float, np.ndarray]:
         """(cost of the fixed layers, cost of one edge per op id): prices a cell space in one gather."""

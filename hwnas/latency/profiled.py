@@ -3,9 +3,13 @@
 
 `device=<name>` reads <name>.json from the user's tables, else the shipped latency_tables/
 (hwnas/latency/table.py: table_dirs); `device.path` may
-point at any table JSON. For NAS-Bench-201 every architecture is priced at construction (one
-vectorised gather), so the source is an IndexedSource like the public tables: searchers,
-constraints and the true-front scoring work unchanged.
+point at any table JSON. For a tabular space (NAS-Bench-201) every architecture is priced at
+construction (one vectorised gather), so the source is an IndexedSource like the public tables:
+searchers, constraints and the true-front scoring work unchanged. Any other profilable space
+(mbv3) is priced on demand, architecture by architecture, cached (ProfiledArchSource).
+
+device=this_machine on a space without a benchmark table: when its table does not exist yet,
+it is measured here first with quick settings (QUICK_PROFILE), said on one line.
 """
 from __future__ import annotations
 
@@ -14,11 +18,20 @@ import os
 import warnings
 from pathlib import Path
 
-from hwnas.config import DeviceConfig
-from hwnas.errors import ConfigError
-from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
+from typing import Sequence
+
+import numpy as np
+
+from hwnas.config import DeviceConfig, this_machine_table
+from hwnas.errors import ConfigError, DataError
+from hwnas.latency.base import LATENCY_SOURCES, IndexedSource, LatencySource
 from hwnas.latency.verdict import table_verdict
-from hwnas.spaces.base import SearchSpace
+from hwnas.spaces.base import Arch, SearchSpace, is_tabular, require_profilable
+
+# The automatic profile of a non-tabular space (device=this_machine, no table yet): fewer timed
+# runs than hwnas-profile's defaults (repeats=300, e2e_repeats=100, validate=30), so that it takes
+# about a minute; `hwnas-profile space=<space> dataset=<dataset> overwrite=true` measures it fully.
+QUICK_PROFILE = {"warmup": 5, "repeats": 20, "e2e_repeats": 10, "calibrate": 10, "validate": 5}
 
 
 def resolve_table_path(cfg: DeviceConfig) -> Path:
@@ -71,6 +84,10 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
                 warnings.warn(f"latency table {path} was measured on other hardware or software than this machine "
                               f"({'; '.join(diff)}); its latencies describe that device", stacklevel=2)
     fp = table.fingerprint
+    want = {k: getattr(space, k) for k in type(space).params}
+    if not is_tabular(space) and fp.get("space_params") not in (None, want):
+        raise ConfigError(f"latency table {path} was profiled for space {space.name} with {fp['space_params']}, not "
+                          f"{want}; pick the table measured at these settings")
     if fp.get("space") not in (None, space.name):
         raise ConfigError(f"latency table {path} was profiled for space {fp['space']!r}, not {space.name!r}; "
                           f"run hwnas-profile space={space.name}")
@@ -97,11 +114,55 @@ class ProfiledSource(IndexedSource):
                 "fingerprint": t.fingerprint, "verdict": table_verdict(t)["level"]}
 
 
+class ProfiledArchSource(LatencySource):
+    """A profiled table's latencies of a space without a benchmark index, priced on demand (table
+    sum + calibration) and cached per architecture."""
+
+    def __init__(self, space, name, model):
+        super().__init__(space, name)
+        self.model = model
+        self._cache: dict[Arch, float] = {}
+
+    def latency(self, archs: Sequence[Arch]) -> np.ndarray:
+        new = [a for a in dict.fromkeys(archs) if a not in self._cache]
+        if new:
+            pred = self.model.predict(new)
+            bad = np.nonzero(~(np.isfinite(pred) & (pred > 0)))[0]
+            if len(bad):
+                raise DataError(f"latency table {self.model.table.path} predicts {pred[bad[0]]:.4g} ms for {new[bad[0]]} "
+                                f"(a latency must be > 0); re-run hwnas-profile device={self.model.table.device} "
+                                f"recalibrate=true calibration=linear")
+            self._cache.update(zip(new, pred.tolist()))
+        return np.array([self._cache[a] for a in archs], dtype=float)
+
+    describe = ProfiledSource.describe
+
+
+def auto_profile(space: SearchSpace, dataset: str, name: str, log=logging.getLogger("hwnas.latency").warning) -> Path:
+    """Measure this machine's table `name` for `space` on `dataset` with QUICK_PROFILE settings."""
+    import time
+
+    from hwnas.apps.profile import run_profile
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    log(f"no latency table {name} yet: profiling space {space.name} on {dataset} on this machine with quick settings "
+        f"(about a minute; hwnas-profile space={space.name} dataset={dataset} overwrite=true measures it fully)")
+    t0 = time.perf_counter()
+    cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), device=name, space=space.name, dataset=dataset,
+                        progress=False, plot=False, **QUICK_PROFILE)
+    report = run_profile(cfg, space)
+    logging.getLogger("hwnas.latency").info("profiled %s in %.0f s", report.path, time.perf_counter() - t0)
+    return report.path
+
+
 @LATENCY_SOURCES.register("profiled")
-def make_profiled(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> IndexedSource:
-    if not hasattr(space, "index_codes"):
-        raise ConfigError(f"device kind 'profiled' prices every architecture of a tabular space; space "
-                          f"{space.name!r} has no benchmark index")
+def make_profiled(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> LatencySource:
+    require_profilable(space, "device kind 'profiled'")
+    if not is_tabular(space) and not cfg.path and cfg.name == this_machine_table(space.name, dataset):
+        from hwnas.latency.table import table_path
+
+        if not table_path(cfg.name).is_file():
+            auto_profile(space, dataset, cfg.name)
     model = load_model(resolve_table_path(cfg), space, dataset)
     v = table_verdict(model.table)
     if v["level"] == "poor" and str(model.table.path) not in _WARNED:
@@ -110,4 +171,10 @@ def make_profiled(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir)
         logging.getLogger("hwnas.latency").warning(
             "latency table %s has verdict POOR (%s): its latencies may be far off; see docs/latency.md",
             model.table.path, v["reason"])
-    return ProfiledSource(space, cfg.name, model.predict_codes(space.index_codes()), model)
+    if not is_tabular(space):
+        return ProfiledArchSource(space, cfg.name, model)
+    from hwnas.spaces.nb201 import NB201Space
+
+    if isinstance(space, NB201Space):  # one vectorised gather over the 15,625 codes
+        return ProfiledSource(space, cfg.name, model.predict_codes(space.index_codes()), model)
+    return ProfiledSource(space, cfg.name, model.predict(list(space.enumerate())), model)

@@ -17,13 +17,13 @@ from hwnas.data.nb201 import (
 from hwnas.data.tables import read_csv_checked
 from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource
-from hwnas.spaces.base import SearchSpace
+from hwnas.spaces.base import SearchSpace, is_tabular
 
 PI5_DEFAULT_TASK = "cifar100"
 
 
 def _require_tabular(space: SearchSpace, kind: str) -> None:
-    if space.name != "nb201":
+    if not is_tabular(space):
         raise ConfigError(f"device kind {kind!r} holds NAS-Bench-201 latencies; space {space.name!r} "
                           f"needs a profiled table (device kind 'profiled')")
 

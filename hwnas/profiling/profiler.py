@@ -30,6 +30,7 @@ from hwnas.profiling.runners.base import Runner
 from hwnas.timing import MAX_RETIMES, RETIME_REL_IQR, ROUNDS
 from hwnas.seeding import seeded
 from hwnas.spaces.base import SearchSpace
+from hwnas.spaces.base import sample_distinct as sample_archs  # noqa: F401  (the profile's draw)
 
 
 @dataclass
@@ -88,19 +89,9 @@ def export_op(space: SearchSpace, spec, path: Path, batch: int = 1, seed: int = 
 def export_arch(space: SearchSpace, arch, dataset: str, path: Path, batch: int = 1, seed: int = 0) -> tuple[int, ...]:
     """Export the whole network of `arch` to `path`; returns the input shape with batch."""
     shape = tuple(space.input_shape(dataset))
-    model = _seeded(lambda: space.build(arch, space.num_classes(dataset), in_channels=shape[0]), seed).eval()
+    model = _seeded(lambda: space.build_for(arch, dataset), seed).eval()
     export_onnx(model, torch.zeros(batch, *shape), path, dynamic_batch=False)
     return (batch, *shape)
-
-
-def sample_archs(space: SearchSpace, n: int, seed: int) -> list:
-    """`n` distinct architectures drawn uniformly with a seeded generator (same seed, same list)."""
-    rng = np.random.default_rng([seed, 201])
-    seen: dict[str, object] = {}
-    while len(seen) < n:
-        a = space.sample(rng)
-        seen.setdefault(str(a), a)
-    return list(seen.values())
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -243,7 +234,7 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
             table.validation["calibrated_linear"] = fidelity(lin["a"] * vs + lin["b"], vm) if len(vs) >= 2 else None
         if cal_archs:
             table.calibration["curve"] = calibration_curve(cs, cm, vs, vm, mode=mode, cal_classes=cx, val_classes=vx,
-                                                           cal_reorders=cr, val_reorders=vr)
+                                                           cal_reorders=cr, val_reorders=vr, classes=model.classes)
             if mode != "linear":
                 table.calibration["curve_linear"] = calibration_curve(cs, cm, vs, vm)
         if plot_path is not None and len(vs) >= 2:
@@ -270,7 +261,7 @@ def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, 
     linear = fit_linear_positive(cs, cm, s_min, FLOOR_FRACTION * float(np.min(cm)))
     cands = []
     if mode != "linear":
-        cands.append((mode, fit(mode, cs, cx, cm, cr)))
+        cands.append((mode, fit(mode, cs, cx, cm, cr, model.classes)))
     cands += [("linear", linear), ("raw", {"mode": "linear", "a": 1.0, "b": 0.0})]
     info, best, best_mape = {}, None, np.inf
     for name, cal in cands:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Hashable, Iterator, Sequence
+from typing import Any, ClassVar, Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -40,6 +40,25 @@ class SearchSpace(ABC):
 
     name: str = "abstract"
     encodings: tuple[str, ...] = ()
+    #: constructor parameters read from the `space` config group (SpaceConfig fields), with their type
+    params: ClassVar[dict[str, type]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: Any, data_dir=None) -> "SearchSpace":
+        """The space a `space` config (SpaceConfig, or its dict in a run's config.json) describes:
+        its `params`, checked (one ConfigError naming the bad key), and the benchmark data dir."""
+        from hwnas.errors import ConfigError
+
+        get = cfg.get if isinstance(cfg, Mapping) else (lambda k: getattr(cfg, k, None))
+        kwargs = {}
+        for key, typ in cls.params.items():
+            value = get(key)
+            ok = not isinstance(value, bool) and isinstance(value, (int, float) if typ is float else typ)
+            if not ok or not value > 0:
+                kind = "positive integer" if typ is int else "positive number"
+                raise ConfigError(f"space.{key}={value!r} must be a {kind} (space {cls.name})")
+            kwargs[key] = typ(value)
+        return cls(data_dir=data_dir, **kwargs)
 
     # --- identity -------------------------------------------------------------------
     @abstractmethod
@@ -100,16 +119,38 @@ class SearchSpace(ABC):
 
     # --- real networks ----------------------------------------------------------------
     @abstractmethod
-    def build(self, arch: Arch, num_classes: int):
-        """A torch.nn.Module implementing `arch`."""
+    def build(self, arch: Arch, num_classes: int, in_channels: int = 3, input_size: tuple[int, int] | None = None):
+        """A torch.nn.Module implementing `arch` for inputs of `in_channels` x H x W. `input_size`
+        (H, W) lets a space whose layers depend on it (mbv3's strides) build the network that
+        input will run; networks run on any H, W >= 8 either way."""
 
-    @abstractmethod
     def input_shape(self, dataset: str) -> tuple[int, int, int]:
-        """(C, H, W) of one input for `dataset`."""
+        """(C, H, W) of one input for a dataset name with a known geometry (hwnas.datasets)."""
+        from hwnas.datasets.base import known_geometry
 
-    def ops(self, arch: Arch, dataset: str = "cifar10") -> list[OpSpec]:
-        """The layers `arch` runs, keyed by type and shape (for latency tables)."""
-        raise NotImplementedError(f"space {self.name} does not list its operations")
+        return known_geometry(dataset)[0]
+
+    def num_classes(self, dataset: str) -> int:
+        from hwnas.datasets.base import known_geometry
+
+        return known_geometry(dataset)[1]
+
+    def build_for(self, arch: Arch, dataset: str):
+        """The network of `arch` for a dataset name with a known geometry (what latency tables time)."""
+        c, h, w = self.input_shape(dataset)
+        return self.build(arch, self.num_classes(dataset), c, (h, w))
+
+
+def sample_distinct(space: SearchSpace, n: int, seed: int) -> list:
+    """`n` distinct architectures drawn uniformly with a seeded generator (same seed, same list);
+    the architectures hwnas-profile times, and the sample a non-tabular space's latency quantile
+    is estimated on."""
+    rng = np.random.default_rng([seed, 201])
+    seen: dict[str, object] = {}
+    while len(seen) < n:
+        a = space.sample(rng)
+        seen.setdefault(str(a), a)
+    return list(seen.values())
 
 
 class TabularSpace(SearchSpace):
@@ -130,6 +171,45 @@ class TabularSpace(SearchSpace):
 
     def indices(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.array([self.index(a) for a in archs], dtype=np.int64)
+
+
+class ProfilableSpace(SearchSpace):
+    """Capability: a space whose networks decompose into operations that a latency table times
+    one by one (hwnas-profile) and a LatencyModel sums: `ops`, `distinct_ops`, `op_module`, and the
+    op classes a per_op calibration fits a factor for."""
+
+    #: op classes of the per_op calibration (op_class names); empty: per_op is the linear fit
+    calibration_classes: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def ops(self, arch: Arch, dataset: str = "cifar10") -> list[OpSpec]:
+        """The layers `arch` runs on `dataset`, in execution order, keyed by type and shape."""
+
+    @abstractmethod
+    def distinct_ops(self, dataset: str = "cifar10") -> list[OpSpec]:
+        """Every distinct OpSpec any architecture of the space runs on `dataset`, in a fixed order."""
+
+    @abstractmethod
+    def op_module(self, spec: OpSpec):
+        """(torch module, input shape (C, H, W)) running `spec` alone, built from the network's own classes."""
+
+    def op_class(self, spec: OpSpec) -> str | None:
+        """The calibration class of `spec` (one of calibration_classes), or None."""
+        return spec.op if spec.op in self.calibration_classes else None
+
+
+def is_profilable(space: SearchSpace) -> bool:
+    return isinstance(space, ProfilableSpace)
+
+
+def require_profilable(space: SearchSpace, what: str) -> ProfilableSpace:
+    """`space` as a ProfilableSpace, or one ConfigError saying that `what` needs one."""
+    if not isinstance(space, ProfilableSpace):
+        from hwnas.errors import ConfigError
+
+        raise ConfigError(f"{what} needs a space that lists its operations (a profilable space: nb201, mbv3); "
+                          f"space {space.name!r} does not")
+    return space
 
 
 def is_tabular(space: SearchSpace) -> bool:

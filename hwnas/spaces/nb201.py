@@ -13,21 +13,14 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.spaces.base import Arch, OpSpec, TabularSpace
+from hwnas.spaces import SPACES
+from hwnas.spaces.base import Arch, OpSpec, ProfilableSpace, TabularSpace
 from hwnas.spaces.nb201_cell import EDGES, OPS
 
 N_EDGES = len(EDGES)
 N_OPS = len(OPS)
 _OP_ID = {name: i for i, name in enumerate(OPS)}
 _NODE = re.compile(r"^\|(.+)\|$")
-
-# Input shape and classes of each dataset the benchmark (and HW-NAS-Bench-360) trains on.
-DATASETS: dict[str, tuple[tuple[int, int, int], int]] = {
-    "cifar10": ((3, 32, 32), 10),
-    "cifar100": ((3, 32, 32), 100),
-    "ImageNet16-120": ((3, 16, 16), 120),
-    "ninapro": ((1, 16, 52), 18),
-}
 
 
 @dataclass(frozen=True, order=True)
@@ -90,9 +83,12 @@ def parse_nb201(text: str) -> NB201Arch:
     return NB201Arch(tuple(ops))
 
 
-class NB201Space(TabularSpace):
+class NB201Space(TabularSpace, ProfilableSpace):
     name = "nb201"
     encodings = ("onehot", "categorical", "adjacency")
+    params = {"channels": int, "cells_per_stage": int}
+    # per_op calibration classes: the edge ops but skip_connect (costs ~0; hwnas/latency/model.py)
+    calibration_classes = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
     def __init__(self, data_dir: str | Path | None = None, channels: int = 16, cells_per_stage: int = 5):
         self.data_dir = data_dir
@@ -194,19 +190,7 @@ class NB201Space(TabularSpace):
         return super().encode(arch, kind)
 
     # --- real networks --------------------------------------------------------------------
-    def input_shape(self, dataset: str) -> tuple[int, int, int]:
-        return self._dataset(dataset)[0]
-
-    def num_classes(self, dataset: str) -> int:
-        return self._dataset(dataset)[1]
-
-    def _dataset(self, dataset: str) -> tuple[tuple[int, int, int], int]:
-        if dataset not in DATASETS:
-            raise HwnasError(f"no NAS-Bench-201 network for dataset {dataset!r}; networks exist for "
-                             f"{', '.join(DATASETS)}")
-        return DATASETS[dataset]
-
-    def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3):
+    def build(self, arch: NB201Arch, num_classes: int, in_channels: int = 3, input_size=None):
         from hwnas.spaces.nb201_net import (
             NB201Network,  # torch: only when a network is built
         )
@@ -260,7 +244,7 @@ class NB201Space(TabularSpace):
         return op_module(spec.op, spec.c_in, spec.c_out), (spec.c_in, spec.h, spec.w)
 
     def _op_parts(self, dataset: str):
-        (c_img, h, w), classes = self._dataset(dataset)
+        (c_img, h, w), classes = self.input_shape(dataset), self.num_classes(dataset)
         c = self.channels
         head = [OpSpec("stem", c_img, c, h, w, 1)]
         stages, edge_ops = [], []
@@ -273,3 +257,6 @@ class NB201Space(TabularSpace):
             edge_ops.append({name: OpSpec(name, c, c, h, w, 1) for name in OPS})
         tail = [OpSpec("head", c, classes, h, w, 1)]
         return head, tail, stages, edge_ops
+
+
+SPACES.register("nb201")(NB201Space)
