@@ -54,13 +54,14 @@ class DeviceConfig:
 class EvaluatorConfig:
     name: str = MISSING  # tabular | train
     delay_s: float = 0.0  # sleep per query: simulates a real (training) evaluation's cost
+    default_queries: int = 100  # budget.queries when the command line gives none (a query's cost differs)
     # evaluator=train: the proxy schedule every queried architecture is trained with.
     epochs: int = 3
-    train_subset: Optional[int] = None  # train on the first N (shuffled) training examples; null: all
+    train_subset: Optional[int] = 2000  # train on the first N (shuffled) training examples; null: all
     image_size: Optional[int] = None  # resize inputs to this square size; null: the data's own
-    batch_size: int = 128
-    optimizer: str = "sgd"  # sgd (momentum 0.9, nesterov) | adam
-    lr: float = 0.05  # peak learning rate of a cosine schedule
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam (AdamW) | sgd (momentum 0.9, nesterov)
+    lr: float = 0.003  # peak learning rate of a cosine schedule
     weight_decay: float = 5e-4
     threads: int = 0  # torch threads per evaluation; 0: torch's default
 
@@ -139,17 +140,18 @@ def budget_label(latency_ms, latency_quantile, default_ms=None, default_quantile
     return f"latq{latency_quantile}" if latency_quantile is not None else "latnone"
 
 
-def table_suffix(space: str = "nb201", dataset: str = "cifar10") -> str:
-    """What a default table name adds for a space and dataset other than NB-201 on CIFAR-10."""
-    return (f"-{space}" if space != "nb201" else "") + (f"-{dataset.lower()}" if dataset != "cifar10" else "")
+def table_suffix(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None) -> str:
+    """What a default table name adds for a space, width and dataset other than NB-201 on CIFAR-10."""
+    width = f"w{float(width_mult):g}" if space != "nb201" and width_mult not in (None, 1.0) else ""
+    return (f"-{space}{width}" if space != "nb201" else "") + (f"-{dataset.lower()}" if dataset != "cifar10" else "")
 
 
-def this_machine_table(space: str = "nb201", dataset: str = "cifar10") -> str:
-    """The table `hwnas-profile space=<space> dataset=<dataset>` writes here with its default
-    settings (device=this_machine; the resolver gets the search's space and dataset)."""
+def this_machine_table(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None) -> str:
+    """The table `hwnas-profile space=<space> dataset=<dataset> width_mult=<w>` writes here with its
+    default settings (device=this_machine; the resolver gets the search's space, dataset and width)."""
     from hwnas.machine import cpu_slug
 
-    return f"cpu-ort-{cpu_slug()}-t1-b1{table_suffix(str(space), str(dataset))}"
+    return f"cpu-ort-{cpu_slug()}-t1-b1{table_suffix(str(space), str(dataset), width_mult)}"
 
 
 def register_resolvers() -> None:

@@ -17,7 +17,8 @@ from hwnas.rundir import load_run
 
 MODEL_KEYS = {"name", "arch", "index", "status", "error", "file", "predicted", "is_connected",
               "device_latency_ms", "device_latency_note", "params", "macs", "flops", "flops_note", "simplify",
-              "verification", "opset", "io", "size_bytes", "sha256", "measured_latency_ms", "tensorrt", "seconds"}
+              "verification", "opset", "io", "size_bytes", "sha256", "measured_latency_ms", "tensorrt", "seconds",
+              "checkpoint", "accuracy"}  # trained runs: the checkpoint and test accuracies (else null)
 
 
 @pytest.fixture()

@@ -55,7 +55,7 @@ def default_device_name(cfg: ProfileConfig, runner=None) -> str:
         name += f"-{r.precision}"
     from hwnas.config import table_suffix
 
-    return name + table_suffix(cfg.space, cfg.dataset)
+    return name + table_suffix(cfg.space, cfg.dataset, cfg.width_mult)
 
 
 def make_runner(cfg: ProfileConfig):
@@ -148,7 +148,14 @@ def run_profile(cfg: ProfileConfig, space=None):
         return run_recalibration(cfg)
     if cfg.device:
         check_device_name(cfg.device)  # before any runner starts
-    space = require_profilable(space or SPACES.get(cfg.space)(), "hwnas-profile")
+    if space is None:
+        cls = SPACES.get(cfg.space)
+        if cfg.width_mult is not None and "width_mult" not in cls.params:
+            raise ConfigError(f"width_mult={cfg.width_mult}: space {cfg.space} has no width (spaces with one: mbv3)")
+        from hwnas.config import SpaceConfig
+
+        space = cls.from_config(SpaceConfig(name=cfg.space, **({"width_mult": cfg.width_mult} if cfg.width_mult else {})))
+    space = require_profilable(space, "hwnas-profile")
     shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
     runner = make_runner(cfg)
     try:

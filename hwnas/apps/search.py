@@ -47,9 +47,23 @@ def _hydra_main(cfg: DictConfig) -> None:
     _run(cfg)
 
 
+def with_space_default_device(args: list[str]) -> list[str]:
+    """`args` plus device=<the space's default> when they choose one space whose networks have no
+    public latency tables (mbv3) and name no device: search.yaml's default (raspi4) is NB-201's."""
+    spaces = [a.split("=", 1)[1] for a in args if a.startswith("space=")]
+    if len(spaces) != 1 or "," in spaces[0] or any(a.lstrip("+~").startswith("device") for a in args):
+        return args
+    from hwnas.spaces import SPACES
+
+    if spaces[0] not in SPACES:
+        return args  # Hydra names the valid spaces
+    default = SPACES.get(spaces[0]).default_device
+    return args + [f"device={default}"] if default else args
+
+
 def main() -> None:
     check_overrides(sys.argv[1:], GROUPS, "search", conf_dir=CONF_DIR)
-    sys.argv[1:] = with_user_searchpath(sys.argv[1:])
+    sys.argv[1:] = with_space_default_device(with_user_searchpath(sys.argv[1:]))
     _hydra_main()
 
 

@@ -27,6 +27,7 @@ class ProfileConfig:
     device: Optional[str] = None  # table name; default cpu-ort-<cpu>-t<threads>-b<batch> (see apps/profile.py)
     space: str = "nb201"
     dataset: str = "cifar10"
+    width_mult: Optional[float] = None  # spaces with a width (mbv3): the width profiled; null: the space's default
     threads: int = 1  # intra-op threads
     batch: int = 1
     warmup: int = 20  # untimed runs before each model's timed runs

@@ -40,6 +40,9 @@ class SearchSpace(ABC):
 
     name: str = "abstract"
     encodings: tuple[str, ...] = ()
+    #: the device a search uses when the command line names none: a space with no public latency
+    #: tables is priced on this machine (hwnas/conf/device/this_machine.yaml)
+    default_device: str | None = None
     #: constructor parameters read from the `space` config group (SpaceConfig fields), with their type
     params: ClassVar[dict[str, type]] = {}
 

@@ -97,6 +97,7 @@ def _out(size: int, stride: int) -> int:
 
 class MBV3Space(ProfilableSpace):
     name = "mbv3"
+    default_device = "this_machine"  # no public latency tables: measure this machine
     encodings = ("onehot", "categorical", "features")
     params = {"width_mult": float}
 
