@@ -48,6 +48,9 @@ class DeviceConfig:
     # quantile over the space), else a quantile of this device's latencies (measured devices).
     default_latency_ms: Optional[float] = None
     default_latency_quantile: Optional[float] = None
+    # profiled: measure the table here first (quick settings) when it does not exist and the
+    # space has no benchmark tables (device=this_machine)
+    auto_profile: bool = False
 
 
 @dataclass

@@ -55,7 +55,7 @@ def build_setup(cfg: SearchConfig) -> Setup:
     # the evaluator first: it refuses a space it cannot score before a device table is measured
     evaluator = EVALUATORS.get(cfg.evaluator.name)(space, cfg.evaluator, cfg.dataset, cfg.budget.queries, data_dir,
                                                     seed=cfg.seed)
-    source = make_latency_source(space, cfg.device, cfg.dataset.name, data_dir)
+    source = make_latency_source(space, cfg.device, evaluator.geometry_name(cfg.dataset.name), data_dir)
     c = cfg.constraints
     if c.energy_mj is not None and not c.energy_mj > 0:
         raise ConfigError(f"constraints.energy_mj must be > 0, got {c.energy_mj}")

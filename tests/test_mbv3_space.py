@@ -243,9 +243,9 @@ def test_this_machine_without_table_profiles_automatically(monkeypatch, tmp_path
 
     monkeypatch.setattr(profiled, "auto_profile", fake_profile)
     name = this_machine_table("mbv3", "digits")
-    src = make_latency_source(MBV3Space(), DeviceConfig(name=name, kind="profiled"), "digits", None)
+    src = make_latency_source(MBV3Space(), DeviceConfig(name=name, kind="profiled", auto_profile=True), "digits", None)
     assert calls == [("mbv3", "digits", name)] and src.latency(archs(MBV3Space(), 2)).shape == (2,)
-    make_latency_source(MBV3Space(), DeviceConfig(name=name, kind="profiled"), "digits", None)
+    make_latency_source(MBV3Space(), DeviceConfig(name=name, kind="profiled", auto_profile=True), "digits", None)
     assert len(calls) == 1  # the table exists now
 
 

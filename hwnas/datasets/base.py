@@ -8,7 +8,8 @@ any training starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+import re
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -69,12 +70,30 @@ GEOMETRY: dict[str, tuple[tuple[int, int, int], int]] = {
 }
 
 
+_KEY = re.compile(r"^(.+)-(\d+)x(\d+)x(\d+)-c(\d+)$")
+
+
+def geometry_key(name: str, input_shape: Sequence[int], num_classes: int) -> str:
+    """The name latency tables use for networks of this geometry: the dataset's own name when it
+    has that fixed geometry, else `<name>-<C>x<H>x<W>-c<classes>` (image_folder, npz, a resized
+    set), which `known_geometry` reads back, so `hwnas-profile dataset=<key>` profiles it too."""
+    shape = tuple(int(d) for d in input_shape)
+    if GEOMETRY.get(name) == (shape, int(num_classes)):
+        return name
+    c, h, w = shape
+    return f"{name}-{c}x{h}x{w}-c{int(num_classes)}"
+
+
 def known_geometry(name: str) -> tuple[tuple[int, int, int], int]:
-    """(input shape, classes) of a dataset name with a fixed geometry; ConfigError otherwise."""
-    if name not in GEOMETRY:
-        raise ConfigError(f"no network geometry for dataset {name!r}; known: {', '.join(GEOMETRY)} "
-                          f"(image_folder and npz take theirs from the files)")
-    return GEOMETRY[name]
+    """(input shape, classes) of a dataset name with a fixed geometry or of a geometry key; ConfigError otherwise."""
+    if name in GEOMETRY:
+        return GEOMETRY[name]
+    m = _KEY.match(str(name))
+    if m and all(int(g) > 0 for g in m.groups()[1:]):
+        c, h, w, k = (int(g) for g in m.groups()[1:])
+        return (c, h, w), k
+    raise ConfigError(f"no network geometry for dataset {name!r}; known: {', '.join(GEOMETRY)}, or "
+                      f"<name>-<C>x<H>x<W>-c<classes> (e.g. npz-3x32x32-c5 for your own data)")
 
 
 def load_dataset(cfg, seed: int = 0) -> Splits:

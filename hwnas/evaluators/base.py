@@ -62,6 +62,10 @@ class Evaluator(ABC):
                 raise BudgetExhausted(f"history holds more queries than the budget of {self.budget}")
             self._seen[arch] = float(accuracy)
 
+    def geometry_name(self, dataset_name: str) -> str:
+        """The dataset name latency tables use for the networks this evaluator scores."""
+        return dataset_name
+
     def attach_run_dir(self, run_dir) -> None:
         """Keep what evaluations produce (e.g. trained weights) in the search's run directory."""
 

@@ -44,6 +44,12 @@ class TrainEvaluator(Evaluator):
         self.show_progress = False
         self.log = lambda msg: print(msg, file=sys.stderr)
 
+    def geometry_name(self, dataset_name: str) -> str:
+        # The networks' real input (image_size included): a table profiled for another size would lie.
+        from hwnas.datasets.base import geometry_key
+
+        return geometry_key(dataset_name, self.input_shape, self.num_classes)
+
     # --- the run directory ----------------------------------------------------------------
     def attach_run_dir(self, run_dir: Path) -> None:
         from hwnas.training.checkpoints import CheckpointStore

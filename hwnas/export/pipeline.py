@@ -50,13 +50,14 @@ WEIGHTS_NOTE = ("NAS-Bench-201 accuracies are those of the trained networks; ran
 
 
 def profiled_device_latency(run_device_name: str, arch: Any, table: str | None = None,
-                            kind: str | None = "profiled") -> float | None:
+                            kind: str | None = "profiled", space=None) -> float | None:
     """Latency (ms) of `arch` from a latency table profiled by hwnas on `run_device_name`.
 
     Only for a run whose device kind is `profiled`: the table is `table` (the run's device.path)
     or latency_tables/<device>.json (written by hwnas-profile). None for any other kind (a public
     benchmark device such as raspi4 is not a profiled table, whatever lies in latency_tables/) or
-    when there is no table; the manifest then says why `device_latency_ms` is null.
+    when there is no table; the manifest then says why `device_latency_ms` is null. `space`: the
+    run's own (its width decides the networks); default: the table's space at its defaults.
     """
     if kind != "profiled":
         return None
@@ -72,7 +73,9 @@ def profiled_device_latency(run_device_name: str, arch: Any, table: str | None =
         from hwnas.latency.table import LatencyTable
 
         space_name = LatencyTable.load(path).fingerprint.get("space", "nb201")
-        _PROFILED_MODELS[key] = load_model(path, SPACES.get(space_name)(), check_machine=False)
+        if space is None or space.name != space_name:
+            space = SPACES.get(space_name)()
+        _PROFILED_MODELS[key] = load_model(path, space, check_machine=False)
     return float(_PROFILED_MODELS[key].predict([arch])[0])
 
 
@@ -280,7 +283,7 @@ def export_one(target: Target, space, dataset: str, device_name: str, out: Path,
                 "sha256", "measured_latency_ms", "tensorrt", "checkpoint", "accuracy"):
         entry[key] = None
     entry["device_latency_ms"], entry["device_latency_note"] = device_latency(
-        device_name, profiled_device_latency(device_name, target.arch, device_table, device_kind))
+        device_name, profiled_device_latency(device_name, target.arch, device_table, device_kind, space))
     seconds: dict[str, float] = {}
     t_all = time.perf_counter()
     try:

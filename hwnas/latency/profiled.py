@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hwnas.config import DeviceConfig, this_machine_table
+from hwnas.config import DeviceConfig
 from hwnas.errors import ConfigError, DataError
 from hwnas.latency.base import LATENCY_SOURCES, IndexedSource, LatencySource
 from hwnas.latency.verdict import table_verdict
@@ -158,7 +158,7 @@ def auto_profile(space: SearchSpace, dataset: str, name: str, log=logging.getLog
 @LATENCY_SOURCES.register("profiled")
 def make_profiled(space: SearchSpace, cfg: DeviceConfig, dataset: str, data_dir) -> LatencySource:
     require_profilable(space, "device kind 'profiled'")
-    if not is_tabular(space) and not cfg.path and cfg.name == this_machine_table(space.name, dataset):
+    if not is_tabular(space) and not cfg.path and cfg.auto_profile:
         from hwnas.latency.table import table_path
 
         if not table_path(cfg.name).is_file():
