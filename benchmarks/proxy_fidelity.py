@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--dataset", default="fashion_mnist")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: another job can share the machine)")
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: the table from what benchmarks/results/proxy_fidelity.csv holds")
     p.add_argument("--no-docs", action="store_true", help="print only; leave docs/training.md as it is")
     a = p.parse_args()
     import torch
@@ -87,28 +89,34 @@ def main() -> None:
         cfg = PROXY_SPACE[space_name]
         space = SPACES.get(space_name).from_config(cfg, os.environ.get("HWNAS_DATA_DIR"))
         archs = _archs(space, a.archs, a.seed)
-        acc = {k: [] for k in schedules}
-        secs = {k: [] for k in schedules}
+        acc = {k: {} for k in schedules}
+        secs = {k: {} for k in schedules}
         for label, sched in schedules.items():
-            ev = EVALUATORS.get("train")(space, sched, dataset, len(archs), None, seed=a.seed)
+            ev = None if a.report else EVALUATORS.get("train")(space, sched, dataset, len(archs), None, seed=a.seed)
             for i, arch in enumerate(archs):
                 key = (space_name, str(arch), label)
                 if key in done:
-                    acc[label].append(float(done[key]["val_accuracy"]))
-                    secs[label].append(float(done[key]["seconds"]))
+                    acc[label][arch] = float(done[key]["val_accuracy"])
+                    secs[label][arch] = float(done[key]["seconds"])
+                    continue
+                if ev is None:
                     continue
                 t0 = time.perf_counter()
                 value = ev.evaluate(arch)[0]
                 dt = time.perf_counter() - t0
                 writer.writerow([space_name, str(arch), label, sched.epochs, repr(value), f"{dt:.3f}"])
                 fh.flush()
-                acc[label].append(value)
-                secs[label].append(dt)
+                acc[label][arch] = value
+                secs[label][arch] = dt
                 print(f"{space_name} {label} {i + 1}/{len(archs)}: {value:.2f}% in {dt:.1f} s  {arch}", flush=True)
-        tau = kendalltau(acc["default"], acc["long"]).statistic
-        rho = spearmanr(acc["default"], acc["long"]).statistic
-        rows.append((space_name, cfg, len(archs), tau, rho, np.median(secs["default"]), np.median(secs["long"]),
-                     np.mean(acc["default"]), np.mean(acc["long"])))
+        both = [x for x in archs if x in acc["default"] and x in acc["long"]]  # --report: what finished
+        if len(both) < 3:
+            print(f"{space_name}: {len(both)} architectures trained with both schedules; too few for a rank correlation")
+            continue
+        d_acc, l_acc = [acc["default"][x] for x in both], [acc["long"][x] for x in both]
+        tau, rho = kendalltau(d_acc, l_acc).statistic, spearmanr(d_acc, l_acc).statistic
+        rows.append((space_name, cfg, len(both), tau, rho, np.median(list(secs["default"].values())),
+                     np.median([secs["long"][x] for x in both]), np.mean(d_acc), np.mean(l_acc)))
     fh.close()
     d = default
     lines = [f"Default proxy: {d.epochs} epochs on {d.train_subset or 'all'} training images of {a.dataset}, "

@@ -603,7 +603,7 @@ def ep_context_model(secret_file: Path, where: str) -> bytes:
     """y = EPContext(x) (embed_mode=0, ep_cache_context naming `secret_file`), in the main graph,
     in an If branch, or in a local function."""
     import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     node = helper.make_node("EPContext", ["x"], ["y"], domain="com.microsoft", embed_mode=0,
                             ep_cache_context=str(secret_file), source="TensorrtExecutionProvider")
