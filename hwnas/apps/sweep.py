@@ -71,13 +71,14 @@ class SweepSummary(Callback):
         self.jobs = []
 
     def on_job_end(self, config, job_return, **kwargs: Any) -> None:
-        from hydra.types import RunMode
+        from omegaconf import OmegaConf
 
-        if config.hydra.mode != RunMode.MULTIRUN:  # a single run has no job number and no table
+        num = OmegaConf.select(config, "hydra.job.num", default=None)
+        if num is None:  # a single run: no job number, no table
             return
         # hydra.runtime.output_dir is the job's own folder (JobReturn.working_dir is the process's
         # cwd when hydra.job.chdir is false).
-        self.jobs.append((int(config.hydra.job.num), Path(config.hydra.runtime.output_dir)))
+        self.jobs.append((int(num), Path(config.hydra.runtime.output_dir)))
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         from hwnas.io import write_text_atomic
