@@ -17,7 +17,6 @@ import logging
 import os
 import warnings
 from pathlib import Path
-
 from typing import Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ from hwnas.spaces.base import Arch, SearchSpace, is_tabular, require_profilable
 
 # The automatic profile of a non-tabular space (device=this_machine, no table yet): fewer timed
 # runs than hwnas-profile's defaults (repeats=300, e2e_repeats=100, validate=30), so that it takes
-# about a minute; `hwnas-profile space=<space> dataset=<dataset> overwrite=true` measures it fully.
+# a minute or two on a 2-core CPU; `hwnas-profile space=<space> dataset=<dataset> overwrite=true` measures it fully.
 QUICK_PROFILE = {"warmup": 5, "repeats": 20, "e2e_repeats": 10, "calibrate": 10, "validate": 5}
 
 
@@ -146,7 +145,7 @@ def auto_profile(space: SearchSpace, dataset: str, name: str, log=logging.getLog
     from hwnas.profiling.config import ProfileConfig, RunnerConfig
 
     log(f"no latency table {name} yet: profiling space {space.name} on {dataset} on this machine with quick settings "
-        f"(about a minute; hwnas-profile space={space.name} dataset={dataset} overwrite=true measures it fully)")
+        f"(a minute or two; hwnas-profile space={space.name} dataset={dataset} overwrite=true measures it fully)")
     t0 = time.perf_counter()
     cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), device=name, space=space.name, dataset=dataset,
                         progress=False, plot=False, **QUICK_PROFILE)
