@@ -51,3 +51,23 @@ def read_rows(path) -> list[dict]:
 
     with open(path) as fh:
         return list(csv.DictReader(fh))
+
+
+def kill_search_when(args: list[str], ready, bound_s: float = 900) -> None:
+    """Start `hwnas-search args` and SIGKILL it as soon as `ready()` is true (progress, not time:
+    `bound_s` only stops a hung test), to test resuming a killed search."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + bound_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ready():
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

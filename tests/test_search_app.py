@@ -1,13 +1,12 @@
 """hwnas-search as users run it: a Hydra app in a subprocess."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_search_when
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,19 +78,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path, searcher):
     assert run_app(f"hydra.run.dir={ref}", *args).returncode == 0
 
     run = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "hwnas.apps.search", f"hydra.run.dir={run}", *args],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     hist = run / "history.csv"
-    # No deadline tied to machine speed: wait for the 15th row while the search is alive (a
-    # generous bound only stops a hung test).
-    deadline = time.monotonic() + 900
-    while proc.poll() is None and time.monotonic() < deadline:
-        if hist.is_file() and len(hist.read_text().splitlines()) > 15:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_search_when([f"hydra.run.dir={run}", *args],  # after the 15th row
+                     lambda: hist.is_file() and len(hist.read_text().splitlines()) > 15)
     done = len(hist.read_text().splitlines()) - 1
     assert 15 <= done < 60, "the kill must land mid-search"
     assert not (run / "summary.json").exists()

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
-
-from conftest import REPO, read_rows
+from conftest import REPO, kill_search_when, read_rows
 
 # A small proxy so each training takes about a second on CI's cores: NB-201 with 4 channels, one
 # cell per stage, two epochs of digits.
@@ -100,17 +97,8 @@ def test_killed_search_resumes_without_retraining(tmp_path):
     assert run_app(f"hydra.run.dir={ref}", *args).returncode == 0
 
     run = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "hwnas.apps.search", f"hydra.run.dir={run}", *args],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = run / "checkpoints"
-    deadline = time.monotonic() + 600  # only stops a hung test; the kill waits for progress, not time
-    while proc.poll() is None and time.monotonic() < deadline:
-        if ckpts.is_dir() and len(list(ckpts.glob("*.pt"))) >= 2:
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_search_when([f"hydra.run.dir={run}", *args], lambda: ckpts.is_dir() and len(list(ckpts.glob("*.pt"))) >= 2)
     before = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.pt")}
     assert 2 <= len(before) < 5 and not (run / "summary.json").exists()
 
