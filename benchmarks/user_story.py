@@ -44,30 +44,39 @@ def main() -> None:
     a = p.parse_args()
 
     from hwnas.config import this_machine_table
+    from hwnas.io import write_json_atomic
     from hwnas.userdirs import user_tables_dir
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     table = this_machine_table("mbv3", a.dataset, a.width)
-    t_profile = 0.0
-    if not (user_tables_dir() / f"{table}.json").is_file():
-        t_profile = _run(["hwnas.apps.profile", "space=mbv3", f"width_mult={a.width}", f"dataset={a.dataset}",
-                          "progress=false"])
     run = RESULTS / f"search-q{a.queries}-seed{a.seed}"
+    # Seconds of each step, kept beside the run, so a re-run that skips a finished step reports it.
+    times_path = RESULTS / f"seconds-q{a.queries}-seed{a.seed}.json"
+    seconds = json.loads(times_path.read_text()) if times_path.is_file() else {}
+
+    def step(name: str, args: list[str]) -> None:
+        seconds[name] = round(_run(args), 1)
+        write_json_atomic(times_path, seconds)
+
+    if not (user_tables_dir() / f"{table}.json").is_file():
+        step("profile", ["hwnas.apps.profile", "space=mbv3", f"width_mult={a.width}", f"dataset={a.dataset}",
+                         "progress=false"])
     search = ["hwnas.apps.search", "space=mbv3", f"space.width_mult={a.width}", "evaluator=train",
               f"dataset={a.dataset}", "device=this_machine", f"searcher={a.searcher}",
               f"constraints.latency_quantile={a.quantile}", f"budget.queries={a.queries}", f"seed={a.seed}",
               "evaluator.threads=1", "output.progress=false", f"hydra.run.dir={run}"]
     resume = ["resume=true"] if (run / "history.csv").is_file() and not (run / "summary.json").is_file() else []
-    t_search = _run(search + resume) if not (run / "summary.json").is_file() else float("nan")
+    if not (run / "summary.json").is_file():
+        step("search", search + resume)
     out = run / "export"
-    t_export = _run(["hwnas.apps.export", f"run={run}", f"out={out}", "threads=1", "progress=false"])
+    step("export", ["hwnas.apps.export", f"run={run}", f"out={out}", "threads=1", "progress=false"])
+    took = ", ".join(f"{k} {seconds[k]:.0f} s" for k in ("profile", "search", "export") if k in seconds)
 
     summary = json.loads((run / "summary.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     lines = [f"mbv3 (width {a.width:g}) on {a.dataset}, searcher {a.searcher}, {summary['queries']} trainings with "
              f"the default proxy, latency budget {summary['constraints']['latency_ms']:.3g} ms (the "
-             f"{a.quantile:g} quantile of the space on this CPU's table {table}); profile "
-             f"{t_profile:.0f} s, search {t_search:.0f} s, export {t_export:.0f} s.",
+             f"{a.quantile:g} quantile of the space on this CPU's table {table}); {took}.",
              "",
              "| arch | val acc (search) | test acc (search, torch) | test acc (ONNX) | predicted ms | measured ms "
              "(ORT CPU median) | measured / predicted |",
