@@ -292,3 +292,22 @@ def test_every_searcher_runs_on_mbv3(name, mbv3_table):
     assert len(evals) == 12 and len({e.arch for e in evals}) == 12
     assert all(isinstance(e.arch, MBV3Arch) for e in evals)
     assert sum(e.feasible for e in evals) >= 6  # latency is free: queries go to feasible archs
+
+
+def test_calibration_below_zero_is_raised_to_a_floor_not_a_crash(tmp_path):
+    """A calibration fitted on few networks may extrapolate below zero for the smallest networks of
+    a space too large to check whole: those are priced at half the fastest network timed, with one
+    warning, instead of stopping a search mid-way."""
+    from profile_fixture import synthetic_table
+
+    from hwnas.latency.profiled import ProfiledArchSource, load_model
+    from hwnas.timing import summarize
+
+    space = MBV3Space()
+    path = tmp_path / "t.json"
+    table = synthetic_table(space, path, "digits", calibration=(1.0, -1e6))  # every prediction < 0
+    table.add_e2e(str(archs(space, 1)[0]), summarize([2.0, 2.0, 2.0]))
+    table.save()
+    src = ProfiledArchSource(space, "t", load_model(path, space, check_machine=False))
+    lat = src.latency(archs(space, 4))
+    assert (lat == 1.0).all() and src.floored == 4

@@ -121,11 +121,29 @@ class ProfiledArchSource(LatencySource):
         super().__init__(space, name)
         self.model = model
         self._cache: dict[Arch, float] = {}
+        # A calibration fitted on a few networks can extrapolate below zero for the smallest ones
+        # of a space too large to check whole (nb201's is checked over every architecture). Such
+        # predictions are raised to half the fastest network ever timed end to end for the table:
+        # below anything measured, yet never a free (always feasible) network.
+        medians = [t.get("median_ms") for t in model.table.e2e.values() if isinstance(t, dict)]
+        medians = [m for m in medians if isinstance(m, (int, float)) and m > 0]
+        self.floor_ms = 0.5 * min(medians) if medians else None
+        self.floored = 0
 
     def latency(self, archs: Sequence[Arch]) -> np.ndarray:
         new = [a for a in dict.fromkeys(archs) if a not in self._cache]
         if new:
             pred = self.model.predict(new)
+            if self.floor_ms is not None:
+                low = np.isfinite(pred) & (pred < self.floor_ms)
+                if low.any() and not self.floored:
+                    logging.getLogger("hwnas.latency").warning(
+                        "latency table %s: its calibration predicts %.3g ms for %s, below half the fastest network "
+                        "it timed; such predictions are raised to %.3g ms (re-profile with more calibrate= "
+                        "architectures, or recalibrate=true calibration=linear)",
+                        self.model.table.path, float(pred[low][0]), new[int(np.argmax(low))], self.floor_ms)
+                self.floored += int(low.sum())
+                pred = np.where(low, self.floor_ms, pred)
             bad = np.nonzero(~(np.isfinite(pred) & (pred > 0)))[0]
             if len(bad):
                 raise DataError(f"latency table {self.model.table.path} predicts {pred[bad[0]]:.4g} ms for {new[bad[0]]} "
