@@ -85,7 +85,8 @@ def main() -> None:
         pred = m.get("predicted") or {}
         ck, acc, lat = m.get("checkpoint") or {}, m.get("accuracy") or {}, m.get("measured_latency_ms") or {}
         ratio = lat.get("median") / pred["latency_ms"] if lat and pred.get("latency_ms") else float("nan")
-        lines.append(f"| `{m['arch']}` | {ck.get('val_accuracy', float('nan')):.2f} | "
+        arch = m["arch"].replace("|", "\\|")  # mbv3 strings separate stages with | (a table cell)
+        lines.append(f"| `{arch}` | {ck.get('val_accuracy', float('nan')):.2f} | "
                      f"{ck.get('test_accuracy') or float('nan'):.2f} | {acc.get('onnx_test_accuracy', float('nan')):.2f} | "
                      f"{pred.get('latency_ms', float('nan')):.3f} | {lat.get('median', float('nan')):.3f} | {ratio:.2f} |")
     text = "\n".join(lines)
