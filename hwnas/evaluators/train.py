@@ -39,6 +39,7 @@ class TrainEvaluator(Evaluator):
         self.input_shape = tuple(int(d) for d in self.x_train.shape[1:])
         self.num_classes = int(splits.num_classes)
         self.data_digest = splits.digest()
+        self._test = None  # the test split as the networks see it, prepared on first use
         self.store = None  # CheckpointStore once attached to a run dir
         self._states: dict[str, dict] = {}  # weights kept in memory when there is no run dir
         self.show_progress = False
@@ -116,8 +117,10 @@ class TrainEvaluator(Evaluator):
 
         from hwnas.training.loop import accuracy, prepare_inputs
 
-        x = prepare_inputs(self.splits.x_test, self.schedule.image_size)
-        return accuracy(self.trained_model(arch), x, torch.as_tensor(self.splits.y_test, dtype=torch.long))
+        if self._test is None:  # once for the whole front
+            self._test = (prepare_inputs(self.splits.x_test, self.schedule.image_size),
+                          torch.as_tensor(self.splits.y_test, dtype=torch.long))
+        return accuracy(self.trained_model(arch), *self._test)
 
     def _bar(self, text: str):
         if not self.show_progress:

@@ -408,8 +408,8 @@ def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
         space.input_shape(run.dataset)  # fails early on a dataset the space cannot build
     targets, selection = choose_targets(run, space, cfg)
     selection["n_selected"] = len(targets)
-    if is_trained(run) and cfg.weights is None:
-        trained = TrainedRun(run)
+    trained = TrainedRun(run) if is_trained(run) else None
+    if trained is not None and cfg.weights is None:
         for t in targets:  # before anything is written: every network must have its weights
             trained.checkpoint(t.arch_str)
     if cfg.weights is not None and len(targets) > 1:
@@ -420,7 +420,7 @@ def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
     in_place = outdir.must_stage_inside(out, run.path)
     staging = outdir.begin(out, in_place)
     try:
-        manifest = _export_into(staging, run, space, targets, selection, cfg, config_text)
+        manifest = _export_into(staging, run, space, targets, selection, cfg, config_text, trained)
         outdir.publish(staging, out, {model_name(space.name, t) for t in targets}, in_place)
     except BaseException:  # Ctrl-C included: the previous export stays as it was
         outdir.abandon(staging)
@@ -437,14 +437,14 @@ def run_export(cfg: ExportConfig, config_text: str | None = None) -> dict:
 
 
 def _export_into(folder: Path, run: RunDir, space, targets: list[Target], selection: dict, cfg: ExportConfig,
-                 config_text: str | None) -> dict:
-    """Export every target into `folder` and write the manifest, report and plot there."""
+                 config_text: str | None, trained: TrainedRun | None = None) -> dict:
+    """Export every target into `folder` and write the manifest, report and plot there
+    (`trained`: the run's trained networks, when it trained them)."""
     from tqdm import tqdm
 
     from hwnas.export.report import write_front_plot, write_report
 
     dataset = run.dataset
-    trained = TrainedRun(run) if is_trained(run) else None
     input_shape = trained.input_shape if trained is not None else space.input_shape(dataset)
     num_classes = trained.num_classes if trained is not None else space.num_classes(dataset)
     t_start = time.perf_counter()

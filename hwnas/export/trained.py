@@ -36,14 +36,17 @@ class TrainedRun:
         self.data_digest = info.get("data_digest")
         self.store = CheckpointStore(run.path)
         self._test: tuple | None = None
+        self._read: dict[str, tuple[Path, dict]] = {}  # checked before the export, used during it
 
     def checkpoint(self, arch_text: str) -> tuple[Path, dict]:
         """(path, checkpoint) of an architecture the search trained; HwnasError if it did not."""
-        path = self.store.path(arch_text)
-        if not path.is_file():
-            raise HwnasError(f"{arch_text} has no checkpoint in {self.run.path / FOLDER}: the search did not train it "
-                             f"(export architectures of this run's history, or search again)")
-        return path, read_checkpoint(path, arch_text)
+        if arch_text not in self._read:
+            path = self.store.path(arch_text)
+            if not path.is_file():
+                raise HwnasError(f"{arch_text} has no checkpoint in {self.run.path / FOLDER}: the search did not "
+                                 f"train it (export architectures of this run's history, or search again)")
+            self._read[arch_text] = (path, read_checkpoint(path, arch_text))
+        return self._read[arch_text]
 
     def test_split(self) -> tuple[Any, np.ndarray]:
         """(inputs as the network saw them, labels) of the run's test split, read once."""
