@@ -66,7 +66,14 @@ class EvaluatorConfig:
     optimizer: str = "adam"  # adam (AdamW) | sgd (momentum 0.9, nesterov)
     lr: float = 0.003  # peak learning rate of a cosine schedule
     weight_decay: float = 5e-4
-    threads: int = 0  # torch threads per evaluation; 0: torch's default
+    threads: int = 0  # torch threads per evaluation; 0: torch's default (a Ray worker: its num_cpus)
+    # Parallel evaluation on Ray (hwnas/parallel/): workers > 1 (or ray.address) runs up to
+    # `workers` evaluations at once on Ray actors that load the data once.
+    workers: int = 1  # 1: evaluations run one by one in the search's own process, no Ray
+    num_cpus: float = 1.0  # Ray resources of one worker (fractions allowed)
+    num_gpus: float = 0.0
+    timeout_s: Optional[float] = None  # an evaluation running longer is stopped and retried
+    max_retries: int = 2  # retries of a crashed, raising or timed-out evaluation, then it is recorded as failed
 
 
 @dataclass
@@ -90,6 +97,16 @@ class OutputConfig:
 
 
 @dataclass
+class RayConfig:
+    # Where evaluations run when evaluator.workers > 1: null starts a local Ray instance for the
+    # run (stopped at its end); auto or host:port joins a running cluster (`ray start --head`).
+    address: Optional[str] = None
+    num_cpus: Optional[int] = None  # local instance only: CPUs it may use (null: all of this machine's)
+    object_store_mb: int = 256  # local instance only: Ray's shared-memory object store
+    dashboard: bool = False  # local instance only
+
+
+@dataclass
 class SearchConfig:
     space: SpaceConfig = field(default_factory=SpaceConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -102,6 +119,7 @@ class SearchConfig:
     data_dir: Optional[str] = None  # else $HWNAS_DATA_DIR
     resume: bool = False  # continue the run dir's history.csv instead of starting over
     output: OutputConfig = field(default_factory=OutputConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
 
 def latency_budget(constraints: ConstraintsConfig, device: DeviceConfig,

@@ -5,12 +5,15 @@ accuracy queries on architectures that break the budget.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from hwnas.latency.base import IndexedSource, LatencySource
+
+UNBOUNDED_WORST_ERROR = 1e3  # a failed evaluation's error when the metric has no worst value
 from hwnas.spaces.base import Arch, SearchSpace
 
 
@@ -24,6 +27,7 @@ class Evaluation:
     latency_ms: float
     energy_mj: Optional[float]
     feasible: bool
+    failed: bool = False  # the evaluation crashed or timed out on every try: no accuracy
 
     def objectives(self) -> tuple[float, ...]:
         if self.energy_mj is None:
@@ -96,7 +100,13 @@ class SearchProblem:
         return self._pool
 
     def make_evaluation(self, arch: Arch, accuracy: float) -> Evaluation:
+        """An evaluation; accuracy NaN means it failed. A failed one keeps NaN as its accuracy
+        (never an accuracy in any record) and is never feasible, so it joins no front; searchers
+        see the worst error (0 % accuracy), which steers them away from it."""
         lat = float(self.latency([arch])[0])
         energy = float(self.energy([arch])[0]) if self.use_energy else None
+        if math.isnan(accuracy):
+            worst = float(self.error(0.0)) if self.maximize else UNBOUNDED_WORST_ERROR
+            return Evaluation(arch, math.nan, worst, lat, energy, False, failed=True)
         return Evaluation(arch, float(accuracy), float(self.error(accuracy)), lat, energy,
                           self.is_feasible(arch))

@@ -32,7 +32,8 @@ def columns(with_energy: bool) -> list[str]:
 
 def row_of(query: int, ev: Evaluation, index: int | None) -> list[str]:
     # repr() of a float is exact and stable, so the same run gives the same bytes.
-    row = [str(query), str(ev.arch), "" if index is None else str(index), repr(ev.accuracy),
+    # A failed evaluation has no accuracy: its cell stays empty (read back as NaN).
+    row = [str(query), str(ev.arch), "" if index is None else str(index), "" if ev.failed else repr(ev.accuracy),
            repr(ev.latency_ms), "true" if ev.feasible else "false"]
     if ev.energy_mj is not None:
         row.append(repr(ev.energy_mj))
@@ -64,6 +65,44 @@ class HistoryWriter:
         self._fh.close()
 
 
+FAILURES = "failures.jsonl"
+
+
+class FailureLog:
+    """Why each failed query failed (history.csv leaves its accuracy empty): a JSON line each,
+    appended as it happens, so a resumed run still knows why."""
+
+    def __init__(self, run_dir: Path, keep_queries: int = 0):
+        self.path = Path(run_dir) / FAILURES
+        kept = [r for r in self._records(self.path) if r.get("query", 0) <= keep_queries]
+        if kept or self.path.exists():
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def append(self, query: int, arch: Arch, attempts: int, reason: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"query": query, "arch": str(arch), "attempts": attempts, "reason": reason}) + "\n")
+            fh.flush()
+
+    @staticmethod
+    def _records(path: Path) -> list[dict]:
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    @classmethod
+    def read(cls, run_dir: Path, queries: set[int]) -> list[dict]:
+        """The records of the given (failed) query numbers."""
+        return [r for r in cls._records(Path(run_dir) / FAILURES) if r.get("query") in queries]
+
+
 def read_history_lines(path: Path) -> list[str]:
     """Complete data lines of a history file (a line torn by a kill is dropped)."""
     if not path.is_file():
@@ -76,12 +115,13 @@ def read_history_lines(path: Path) -> list[str]:
 
 
 def read_history(path: Path, space: SearchSpace) -> list[tuple[Arch, float]]:
-    """(arch, accuracy) of each complete row of history.csv, in query order."""
+    """(arch, accuracy) of each complete row of history.csv, in query order (NaN: failed)."""
     out: list[tuple[Arch, float]] = []
     for k, line in enumerate(read_history_lines(path)):
         try:
             cells = next(csv.reader([line]))
-            query, arch_s, acc = int(cells[0]), cells[1], float(cells[3])
+            query, arch_s = int(cells[0]), cells[1]
+            acc = float(cells[3]) if cells[3] != "" else math.nan  # empty: the evaluation failed
         except (ValueError, IndexError, StopIteration):
             raise DataError(f"{path}, line {k + 2}: malformed history row {line.strip()!r}; "
                             f"remove the run dir to start over") from None
@@ -112,7 +152,7 @@ def config_record(cfg: Any) -> dict:
 
     rec = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
     rec = json.loads(json.dumps(rec, default=lambda o: asdict(o) if is_dataclass(o) else str(o)))
-    for key in ("resume", "output"):
+    for key in ("resume", "output", "ray"):  # where it runs decides nothing of the result
         rec.pop(key, None)
     rec["data_dir"] = None  # where the data lives may move between runs; what it holds may not
     space = rec.get("space")

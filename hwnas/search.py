@@ -21,12 +21,14 @@ from hwnas.pareto import FrontScorer
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.rundir import (
     CONFIG,
+    FailureLog,
     HistoryWriter,
     config_record,
     read_history,
     write_config,
     write_rows_csv,
 )
+from hwnas.parallel.recipe import check_parallel, uses_ray
 from hwnas.search_loop import front_of, run_search
 from hwnas.searchers import SEARCHERS, Searcher
 from hwnas.spaces import SPACES, SearchSpace, TabularSpace, make_space
@@ -48,6 +50,11 @@ def build_setup(cfg: SearchConfig) -> Setup:
         raise ConfigError(f"budget.queries must be >= 1, got {cfg.budget.queries}")
     if cfg.seed < 0:
         raise ConfigError(f"seed must be an integer >= 0, got {cfg.seed}")
+    check_parallel(cfg)
+    if uses_ray(cfg):
+        from hwnas.parallel.ray_runtime import import_ray
+
+        import_ray()  # not installed: say so now, before any work
     # The benchmark files index a tabular space; a space without one (mbv3) needs none.
     needs_data = issubclass(SPACES.get(cfg.space.name), TabularSpace)
     data_dir = resolve_data_dir(cfg.data_dir) if needs_data or cfg.data_dir else None
@@ -173,8 +180,11 @@ def prepare_run_dir(run_dir: Path, cfg: SearchConfig, space: SearchSpace) -> lis
     return replay
 
 
-def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -> dict:
-    """Run one search into `run_dir` and return its summary."""
+def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print, worker_evaluator=None) -> dict:
+    """Run one search into `run_dir` and return its summary.
+
+    `worker_evaluator`: with Ray workers, a picklable callable that builds each worker's
+    evaluator (an Evaluator of your own); by default the one the config names."""
     t0 = time.perf_counter()
     s = build_setup(cfg)
     searcher = make_searcher(cfg.searcher, s.problem, cfg.seed, progress and cfg.output.progress)
@@ -184,13 +194,16 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
     if replay:
         log(f"resuming {run_dir}: replaying {len(replay)} queries from history.csv")
     writer = HistoryWriter(run_dir / "history.csv", s.problem.use_energy, keep_rows=len(replay))
+    failures = FailureLog(run_dir, keep_queries=len(replay))
     bar = _progress_bar(cfg.budget.queries, progress and cfg.output.progress)
     indices: list[int] = []
+    answered: list[bool] = []  # False: the evaluation failed (it has no accuracy to score)
     best = [None]
 
     def on_query(q: int, ev: Evaluation, replayed: bool) -> None:
         idx = s.space.index(ev.arch)
         indices.append(idx)
+        answered.append(not ev.failed)
         if not replayed:
             writer.append(q, ev, idx)
         if ev.feasible and (best[0] is None or ev.error < best[0].error):
@@ -198,18 +211,50 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print) -
         if bar is not None:
             post = {"best": f"{best[0].accuracy:.2f}" if best[0] else "-"}
             if s.scorer is not None:
-                hv = s.scorer.hypervolume_of(np.array(indices))
+                hv = s.scorer.hypervolume_of(np.array([i for i, ok in zip(indices, answered) if ok]))
                 post["hv_ratio"] = f"{hv / s.scorer.true_hv:.3f}" if s.scorer.true_hv else "-"
             bar.set_postfix(post, refresh=False)
             bar.update(1)
 
     try:
-        result = run_search(s.problem, s.evaluator, searcher, replay, on_query)
+        if uses_ray(cfg):
+            result = _run_on_ray(cfg, s, searcher, run_dir, replay, on_query, failures, log, worker_evaluator)
+        else:
+            result = run_search(s.problem, s.evaluator, searcher, replay, on_query)
     finally:
         writer.close()
         if bar is not None:
             bar.close()
     return finish(cfg, s, run_dir, result.history, indices, time.perf_counter() - t0, log, result.reason)
+
+
+def _run_on_ray(cfg: SearchConfig, s: Setup, searcher: Searcher, run_dir: Path, replay, on_query,
+                failures: FailureLog, log, worker_evaluator=None):
+    """The loop with up to evaluator.workers evaluations at once on Ray actors."""
+    from hwnas.parallel.loop import run_parallel_search
+    from hwnas.parallel.pool import WorkerPool
+    from hwnas.parallel.ray_runtime import ray_instance
+    from hwnas.parallel.recipe import EvaluatorRecipe
+
+    e = cfg.evaluator
+    recipe = worker_evaluator or EvaluatorRecipe(cfg, None if s.data_dir is None else str(s.data_dir),
+                                                 str(run_dir.resolve()))
+
+    def on_failure(q: int, arch, attempts: int, reason: str) -> None:
+        failures.append(q, arch, attempts, reason)
+        log(f"warning: query {q} ({arch}) failed {attempts} time(s), recorded as failed: {reason}")
+
+    with ray_instance(cfg.ray) as ray:
+        where = f"the Ray cluster at {cfg.ray.address}" if cfg.ray.address else "a local Ray instance"
+        log(f"evaluating on {e.workers} Ray worker(s) of {e.num_cpus:g} CPU(s)"
+            f"{f' and {e.num_gpus:g} GPU(s)' if e.num_gpus else ''} each, on {where} "
+            f"({ray.cluster_resources().get('CPU', 0):g} CPUs)")
+        pool = WorkerPool(recipe, e.workers, e.num_cpus, e.num_gpus, e.timeout_s, e.max_retries)
+        try:
+            return run_parallel_search(s.problem, s.evaluator, searcher, pool, replay, on_query,
+                                       on_failure=on_failure)
+        finally:
+            pool.close()
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -226,7 +271,8 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
     test = _front_test_accuracy(s.evaluator, [evals[i].arch for i in front], log)
     write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
                    [(i + 1, evals[i], indices[i]) for i in front], {"test_accuracy": test} if test else None)
-    score = s.scorer.score(np.array(indices, dtype=np.int64)) if s.scorer is not None else None
+    scored = np.array([i for i, e in zip(indices, evals) if not e.failed], dtype=np.int64)
+    score = s.scorer.score(scored) if s.scorer is not None else None
     feas = [e for e in evals if e.feasible]
     best = min(feas, key=lambda e: e.error) if feas else None
     summary = {
@@ -241,6 +287,7 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "objectives": ["error", "latency_ms"] + (["energy_mj"] if s.problem.use_energy else []),
         "queries": len(evals),
         "stop_reason": stop_reason,
+        "failed_queries": sum(e.failed for e in evals),
         "feasible_queries": len(feas),
         "best_feasible_accuracy": best.accuracy if best else None,
         "best_feasible_arch": str(best.arch) if best else None,
@@ -255,6 +302,11 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         summary["training"] = {"checkpoints": "checkpoints/", "data_digest": s.evaluator.data_digest,
                                "input_shape": list(s.evaluator.input_shape), "num_classes": s.evaluator.num_classes,
                                "front_test_accuracy": {str(evals[i].arch): t for i, t in zip(front, test or [])}}
+    failures = FailureLog.read(run_dir, {q + 1 for q, e in enumerate(evals) if e.failed})
+    if failures:
+        summary["failures"] = failures
+    if uses_ray(cfg):
+        summary["workers"] = cfg.evaluator.workers
     if cfg.output.plot:
         _plot(cfg, s, run_dir, evals, front)
     write_json_atomic(run_dir / "summary.json", summary)  # last: marks the run complete

@@ -48,6 +48,7 @@ class TimedSearcher:
 
     def __init__(self, inner: Searcher):
         self.inner, self.seconds = inner, 0.0
+        self.steady_state = inner.steady_state
 
     def ask(self):
         t = time.perf_counter()

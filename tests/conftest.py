@@ -55,7 +55,8 @@ def read_rows(path) -> list[dict]:
 
 def kill_search_when(args: list[str], ready, bound_s: float = 900) -> None:
     """Start `hwnas-search args` and SIGKILL it as soon as `ready()` is true (progress, not time:
-    `bound_s` only stops a hung test), to test resuming a killed search."""
+    `bound_s` only stops a hung test), to test resuming a killed search. Only the search process
+    is killed; what it started and left behind (Ray's helper processes) is cleaned up after."""
     import signal
     import subprocess
     import sys
@@ -63,7 +64,7 @@ def kill_search_when(args: list[str], ready, bound_s: float = 900) -> None:
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + bound_s
     while proc.poll() is None and time.monotonic() < deadline:
         if ready():
@@ -71,3 +72,7 @@ def kill_search_when(args: list[str], ready, bound_s: float = 900) -> None:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # orphans of the killed search, not the search itself
+    except ProcessLookupError:
+        pass

@@ -49,14 +49,19 @@ class Evaluator(ABC):
             return self._seen[arch], False
         if self.remaining <= 0:
             raise BudgetExhausted(f"query budget of {self.budget} spent; {arch} was not evaluated")
-        if self.delay_s > 0:
-            time.sleep(self.delay_s)
-        acc = float(self._evaluate(arch))
+        acc = self.compute(arch)
         self._seen[arch] = acc
         return acc, True
 
+    def compute(self, arch: Arch) -> float:
+        """The evaluation itself, without the bookkeeping: what a parallel worker runs."""
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
+        return float(self._evaluate(arch))
+
     def record(self, arch: Arch, accuracy: float) -> None:
-        """Count a query answered earlier (resume replays history.csv through this)."""
+        """Count a query answered elsewhere: replayed from history.csv, or by a parallel worker.
+        A failed evaluation is recorded as NaN: it spent its query and is never evaluated again."""
         if arch not in self._seen:
             if self.remaining <= 0:
                 raise BudgetExhausted(f"history holds more queries than the budget of {self.budget}")

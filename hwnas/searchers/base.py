@@ -21,6 +21,11 @@ from hwnas.spaces.base import Arch
 
 
 class Searcher(ABC):
+    #: True when ask() may come again before the last ask's evaluations are told, and tell()
+    #: takes them one at a time (random, regularized evolution, LaNAS): parallel evaluation then
+    #: asks again as soon as a result is told. False: a batch is asked, evaluated, told whole.
+    steady_state: bool = False
+
     def __init__(self, problem: SearchProblem, config: Any, seed: int, progress: bool = False):
         validate_options(config)  # every option's type and bounds, before any work
         self.progress = progress  # may show a bar for long set-up work (e.g. AG-Net's pretraining)

@@ -85,6 +85,8 @@ class _Node:
 
 @register_searcher("lanas", LaNASConfig)
 class LaNAS(Searcher):
+    steady_state = True
+
     def __init__(self, problem, config: LaNASConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
         c = config

@@ -9,6 +9,8 @@ from hwnas.spaces.base import Arch
 
 @register_searcher("random", RandomConfig)
 class RandomSearch(Searcher):
+    steady_state = True
+
     def __init__(self, problem, config: RandomConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
         pool = problem.feasible_pool()

@@ -19,6 +19,8 @@ from hwnas.spaces.base import Arch
 
 @register_searcher("regularized_evolution", RegularizedEvolutionConfig)
 class RegularizedEvolution(Searcher):
+    steady_state = True
+
     def __init__(self, problem, config: RegularizedEvolutionConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
         self.population: deque[Evaluation] = deque()
