@@ -60,3 +60,11 @@ def write_section(page: str | os.PathLike, name: str, body: str, note: str = "",
         body = body.rstrip() + "\n\n" + machine_line(note)
     write_text_atomic(path, replace_section(path.read_text(encoding="utf-8"), name, body))
     return path
+
+
+def markdown_table(df) -> str:
+    """A DataFrame as a markdown table, its cells as pandas prints them (no tabulate needed)."""
+    head = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)

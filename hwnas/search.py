@@ -271,8 +271,9 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
     test = _front_test_accuracy(s.evaluator, [evals[i].arch for i in front], log)
     write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
                    [(i + 1, evals[i], indices[i]) for i in front], {"test_accuracy": test} if test else None)
-    scored = np.array([i for i, e in zip(indices, evals) if not e.failed], dtype=np.int64)
-    score = s.scorer.score(scored) if s.scorer is not None else None
+    score = None
+    if s.scorer is not None:  # a failed query has no accuracy to score
+        score = s.scorer.score(np.array([i for i, e in zip(indices, evals) if not e.failed], dtype=np.int64))
     feas = [e for e in evals if e.feasible]
     best = min(feas, key=lambda e: e.error) if feas else None
     summary = {

@@ -123,6 +123,20 @@ def test_sweep_over_groups_and_ranges_ends_with_one_table(tmp_path):
     assert "sweep of 4 runs" in r.stdout
 
 
+def test_sweep_runs_its_jobs_in_parallel_through_the_joblib_launcher(tmp_path):
+    # The jobs run in joblib's worker processes, where Hydra calls on_job_end: the table is still
+    # made of this sweep's jobs.
+    sweep = tmp_path / "sweep"
+    r = run_app("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "searcher=random,nsga2", "seed=0,1",
+                "budget.queries=8", "output.plot=false", "output.progress=false", f"hydra.sweep.dir={sweep}")
+    assert r.returncode == 0, r.stderr
+    assert "Joblib.Parallel(n_jobs=2" in r.stdout + r.stderr
+    rows = (sweep / "summary.csv").read_text().splitlines()[1:]
+    got = sorted((row.split(",")[1], row.split(",")[3]) for row in rows)
+    assert got == [("nsga2", "0"), ("nsga2", "1"), ("random", "0"), ("random", "1")]
+    assert all(",ok," in row for row in rows) and "sweep of 4 runs" in r.stdout
+
+
 def test_sweep_table_lists_this_sweeps_jobs_without_hydra_subdir(tmp_path):
     # hydra.output_subdir=null leaves no .hydra/ folder in a job dir; and a job folder left in a
     # reused sweep dir by an earlier sweep is not one of this sweep's runs.

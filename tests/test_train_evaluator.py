@@ -191,3 +191,53 @@ def test_mbv3_on_digits_with_defaults_searches_and_exports_its_trained_front(tmp
         assert m["status"] == "ok" and m["io"]["inputs"][0]["shape"][1:] == [1, 8, 8]
         assert m["accuracy"]["onnx_test_accuracy"] == pytest.approx(front[m["arch"]], abs=0.1)
         assert m["device_latency_ms"] == pytest.approx(m["predicted"]["latency_ms"])
+
+
+def test_training_cut_off_after_an_epoch_goes_on_to_the_same_weights(digits_eval, tmp_path, monkeypatch):
+    """What a kill in the middle of a training leaves (checkpoints/partial/) is enough to end it
+    with the weights of an unbroken run: the driver or worker killed mid-training loses one epoch
+    at most."""
+    space, make = digits_eval
+    arch = space.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|")
+    whole = make(epochs=3)
+    whole.attach_run_dir(tmp_path / "whole")
+    acc = whole.evaluate(arch)[0]
+
+    class Killed(Exception):
+        pass
+
+    cut = make(epochs=3)
+    cut.attach_run_dir(tmp_path / "cut")
+    save = cut.store.save_partial
+
+    def save_then_die(text, state, identity):  # the process dies right after epoch 2 was saved
+        save(text, state, identity)
+        if state["epoch"] == 2:
+            raise Killed
+
+    cut.store.save_partial = save_then_die
+    with pytest.raises(Killed):
+        cut.evaluate(arch)
+    partial = tmp_path / "cut" / "checkpoints" / "partial"
+    assert len(list(partial.glob("*.pt"))) == 1
+    import hwnas.training.loop as loop
+
+    started_at = []
+    real_train = loop.train
+
+    def spy(*args, resume=None, **kw):
+        started_at.append(None if resume is None else resume["epoch"])
+        return real_train(*args, resume=resume, **kw)
+
+    monkeypatch.setattr(loop, "train", spy)
+    again = make(epochs=3)
+    again.attach_run_dir(tmp_path / "cut")
+    assert again.evaluate(arch)[0] == acc
+    assert started_at == [2]  # only the last epoch was trained again
+    w1, w2 = whole.trained_model(arch).state_dict(), again.trained_model(arch).state_dict()
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert not list(partial.glob("*.pt"))  # dropped once the training ended
+    # A partial training of another schedule is not resumed (it would give other weights).
+    other = make(epochs=4)
+    other.attach_run_dir(tmp_path / "cut2")
+    assert other.store.load_partial(str(arch), other.identity()) is None

@@ -60,15 +60,45 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def jobs_written_since(sweep_dir: Path, since: float) -> list[tuple[int, Path]]:
+    """(job number, folder) of the job folders in `sweep_dir` written since `since` (a time)."""
+    import re
+
+    import yaml
+
+    jobs = []
+    for d in sorted(p for p in sweep_dir.iterdir() if p.is_dir()):
+        hydra_yaml = d / ".hydra" / "hydra.yaml"
+        newest = max((f.stat().st_mtime for f in d.rglob("*") if f.is_file()), default=0.0)
+        if newest < since:
+            continue  # left by an earlier sweep in a reused folder
+        num = None
+        if hydra_yaml.is_file():
+            try:
+                num = yaml.safe_load(hydra_yaml.read_text())["hydra"]["job"]["num"]
+            except (yaml.YAMLError, KeyError, TypeError):
+                num = None
+        if num is None:
+            m = re.match(r"(\d+)_", d.name)
+            num = int(m.group(1)) if m else None
+        if num is not None:
+            jobs.append((int(num), d))
+    return jobs
+
+
 class SweepSummary(Callback):
     """Collects this sweep's jobs as they end (their output dirs, whatever hydra.output_subdir is,
     and none left in a reused sweep dir by an earlier sweep), then prints and writes the table."""
 
     def __init__(self) -> None:
         self.jobs: list[tuple[int, Path]] = []
+        self.started = 0.0
 
     def on_multirun_start(self, config, **kwargs: Any) -> None:
+        import time
+
         self.jobs = []
+        self.started = time.time()
 
     def on_job_end(self, config, job_return, **kwargs: Any) -> None:
         from omegaconf import OmegaConf
@@ -86,7 +116,9 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        rows = sweep_rows(self.jobs)
+        # A launcher that runs jobs in other processes (hydra/launcher=joblib) calls on_job_end
+        # there, not here: then the jobs are the folders this sweep wrote.
+        rows = sweep_rows(self.jobs or jobs_written_since(sweep_dir, self.started))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()

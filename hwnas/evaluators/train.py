@@ -73,10 +73,14 @@ class TrainEvaluator(Evaluator):
             ckpt = self.store.load(text)
             if ckpt is not None and ckpt["meta"].get("identity") == ident:
                 return float(ckpt["meta"]["val_accuracy"])  # trained before a kill: not again
+        resume, on_epoch = None, None
+        if self.store is not None:  # a training cut off by a kill goes on from its last epoch
+            resume = self.store.load_partial(text, ident)
+            on_epoch = lambda state: self.store.save_partial(text, state, ident)  # noqa: E731
         bar = self._bar(text)
         try:
             result = train(lambda: self.build(arch), self.x_train, self.y_train, self.x_val, self.y_val,
-                           self.schedule, arch_seed(self.seed, text), bar)
+                           self.schedule, arch_seed(self.seed, text), bar, resume=resume, on_epoch=on_epoch)
         finally:
             if bar is not None:
                 bar.close()
@@ -88,6 +92,7 @@ class TrainEvaluator(Evaluator):
                 "diverged": result.diverged}
         if self.store is not None:
             self.store.save(text, result.state_dict, meta)
+            self.store.drop_partial(text)
         else:
             self._states[text] = result.state_dict
         return result.val_accuracy

@@ -106,7 +106,6 @@ class WorkerPool:
         self.replaced = 0  # actors replaced after a death or a timeout
         self.retries = 0
         self.busy_seconds = 0.0  # compute time of the successful evaluations
-        self.started_at = time.perf_counter()
         for slot in range(len(self.actors)):
             self._spawn(slot)
 
@@ -242,11 +241,6 @@ class WorkerPool:
                 self.ray.kill(actor, no_restart=True)
             except Exception:
                 pass
-
-    def utilisation(self) -> float:
-        """Share of the workers' time since start spent computing successful evaluations."""
-        wall = time.perf_counter() - self.started_at
-        return self.busy_seconds / max(wall * self.size, 1e-9)
 
 
 def _short(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from hwnas.errors import DataError
 from hwnas.io import atomic_path, clean_stale_temps
 
 FOLDER = "checkpoints"
+PARTIAL = "partial"  # checkpoints/partial/: trainings cut off by a kill, kept at their last epoch
 
 
 def checkpoint_name(arch_text: str) -> str:
@@ -26,8 +27,9 @@ def checkpoint_name(arch_text: str) -> str:
 class CheckpointStore:
     def __init__(self, run_dir: str | Path):
         self.folder = Path(run_dir) / FOLDER
-        if self.folder.is_dir():
-            clean_stale_temps(self.folder)  # a checkpoint half-written when the search was killed
+        for folder in (self.folder, self.folder / PARTIAL):
+            if folder.is_dir():
+                clean_stale_temps(folder)  # a checkpoint half-written when the search was killed
 
     def path(self, arch_text: str) -> Path:
         return self.folder / checkpoint_name(arch_text)
@@ -37,6 +39,32 @@ class CheckpointStore:
         with atomic_path(path) as tmp:
             torch.save({"arch": arch_text, "meta": meta, "state_dict": state_dict}, tmp)
         return path
+
+    # --- a training in progress: saved after each epoch, dropped once it is done -------------
+    def partial_path(self, arch_text: str) -> Path:
+        return self.folder / PARTIAL / checkpoint_name(arch_text)
+
+    def save_partial(self, arch_text: str, state: dict, identity: dict) -> None:
+        path = self.partial_path(arch_text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save({"arch": arch_text, "identity": identity, "state": state}, tmp)
+
+    def load_partial(self, arch_text: str, identity: dict) -> dict | None:
+        """Where a cut-off training of `arch_text` stopped, if it was made the same way; a torn or
+        foreign file is ignored (that training starts over)."""
+        path = self.partial_path(arch_text)
+        if not path.is_file():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            return None
+        ok = isinstance(saved, dict) and saved.get("arch") == arch_text and saved.get("identity") == identity
+        return saved["state"] if ok else None
+
+    def drop_partial(self, arch_text: str) -> None:
+        self.partial_path(arch_text).unlink(missing_ok=True)
 
     def load(self, arch_text: str, weights: bool = True) -> dict | None:
         """The checkpoint of `arch_text`, or None when there is none. A corrupt one is a DataError."""

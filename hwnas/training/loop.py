@@ -97,11 +97,14 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-          schedule: Schedule, seed: int, progress=None) -> TrainResult:
+          schedule: Schedule, seed: int, progress=None, resume: dict | None = None,
+          on_epoch=None) -> TrainResult:
     """Build the model with `model_fn()` under `seed`, train it on (x_train, y_train) with the
     schedule and return its state and validation accuracy.
 
-    `progress(epoch, step, steps_per_epoch, loss, images)` is called after each batch (a bar)."""
+    `progress(epoch, step, steps_per_epoch, loss, images)` is called after each batch (a bar).
+    `on_epoch(state)` gets, after each epoch but the last, everything the training needs to go
+    on; `resume=state` goes on from there and ends with the very weights of an unbroken run."""
     t0 = time.perf_counter()
     with seeded(seed):  # initial weights and dropout: this seed alone, the caller's RNG untouched
         model = model_fn()
@@ -113,8 +116,16 @@ def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.T
         # Cosine decay to zero, stepped per batch: short proxies still end on a small rate.
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / total)))
         loss_fn = nn.CrossEntropyLoss()
-        images, loss_value, diverged = 0, float("nan"), False
-        for epoch in range(schedule.epochs):
+        images, loss_value, diverged, start = 0, float("nan"), False, 0
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            opt.load_state_dict(resume["optimizer"])
+            sched.load_state_dict(resume["scheduler"])
+            gen.set_state(resume["generator"])
+            torch.set_rng_state(resume["rng"])  # dropout draws go on where they stopped
+            start, images, loss_value = int(resume["epoch"]), int(resume["images"]), float(resume["loss"])
+            t0 -= float(resume["seconds"])
+        for epoch in range(start, schedule.epochs):
             if diverged:
                 break
             model.train()
@@ -140,6 +151,11 @@ def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.T
                 if progress is not None:
                     progress(epoch + 1, step + 1, steps_per_epoch, running / max(seen, 1), len(idx))
             loss_value = running / max(seen, 1)
+            if on_epoch is not None and not diverged and epoch + 1 < schedule.epochs:
+                on_epoch({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                          "rng": torch.get_rng_state(), "images": images, "loss": loss_value,
+                          "seconds": time.perf_counter() - t0})
         val = accuracy(model, x_val, y_val)
     seconds = time.perf_counter() - t0
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
