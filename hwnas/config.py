@@ -67,6 +67,7 @@ class EvaluatorConfig:
     lr: float = 0.003  # peak learning rate of a cosine schedule
     weight_decay: float = 5e-4
     threads: int = 0  # torch threads per evaluation; 0: torch's default (a Ray worker: its num_cpus)
+    train_device: str = "auto"  # where networks train: auto (a CUDA GPU when one is visible, e.g. a worker with num_gpus), cpu, cuda
     # Parallel evaluation on Ray (hwnas/parallel/): workers > 1 (or ray.address) runs up to
     # `workers` evaluations at once on Ray actors that load the data once.
     workers: int = 1  # 1: evaluations run one by one in the search's own process, no Ray

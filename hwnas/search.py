@@ -17,6 +17,7 @@ from hwnas.evaluators import EVALUATORS, Evaluator
 from hwnas.io import clean_stale_temps, write_json_atomic
 from hwnas.latency.base import IndexedSource
 from hwnas.latency.sources import make_latency_source
+from hwnas.parallel.recipe import check_parallel, uses_ray
 from hwnas.pareto import FrontScorer
 from hwnas.problem import Evaluation, SearchProblem
 from hwnas.rundir import (
@@ -28,7 +29,6 @@ from hwnas.rundir import (
     write_config,
     write_rows_csv,
 )
-from hwnas.parallel.recipe import check_parallel, uses_ray
 from hwnas.search_loop import front_of, run_search
 from hwnas.searchers import SEARCHERS, Searcher
 from hwnas.spaces import SPACES, SearchSpace, TabularSpace, make_space

@@ -193,13 +193,24 @@ def test_killed_worker_is_replaced_and_its_evaluation_retried(tmp_path, ray_loca
     ref = reference(tmp_path, 12)
     out = tmp_path / "killed"
     killed: list[int] = []
+    most_busy = [0]  # the most evaluations seen running at once
+
+    def busy_workers() -> list[int]:
+        out = []
+        for p in _eval_workers_of(os.getpid()):
+            try:
+                if "evaluate" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace"):
+                    out.append(p)
+            except OSError:  # it ended meanwhile
+                pass
+        return out
 
     def kill_one_busy_worker():
         # Progress, not time: once three results are in, kill a worker in the middle of its evaluation.
         while not killed:
             rows = read_rows(out / "history.csv") if (out / "history.csv").is_file() else []
-            busy = [p for p in _eval_workers_of(os.getpid())
-                    if "evaluate" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+            busy = busy_workers()
+            most_busy[0] = max(most_busy[0], len(busy))
             if len(rows) >= 3 and busy:
                 os.kill(busy[0], signal.SIGKILL)
                 killed.append(busy[0])
@@ -211,6 +222,7 @@ def test_killed_worker_is_replaced_and_its_evaluation_retried(tmp_path, ray_loca
                      worker_evaluator=Faulty(str(tmp_path), default_delay=0.5))
     killer.join(timeout=1)
     assert killed, "no worker was killed"
+    assert most_busy[0] == 2  # two evaluations ran at once
     assert summary["failed_queries"] == 0  # the killed worker's evaluation ran again elsewhere
     assert read_rows(out / "history.csv") == ref
 

@@ -115,6 +115,7 @@ def test_killed_search_resumes_without_retraining(tmp_path):
     ("evaluator.epochs=0", "evaluator.epochs=0: must be an integer >= 1"),
     ("dataset=npz", "npz"),
     ("evaluator.image_size=2", "evaluator.image_size=2"),
+    ("evaluator.train_device=tpu", "evaluator.train_device='tpu': must be one of auto, cpu, cuda"),
     ("dataset=cifar10", "evaluator=train trains on data it can read, and dataset 'cifar10' is not one"),
 ])
 def test_bad_input_is_one_line_before_any_training(tmp_path, arg, expected):
@@ -191,6 +192,13 @@ def test_mbv3_on_digits_with_defaults_searches_and_exports_its_trained_front(tmp
         assert m["status"] == "ok" and m["io"]["inputs"][0]["shape"][1:] == [1, 8, 8]
         assert m["accuracy"]["onnx_test_accuracy"] == pytest.approx(front[m["arch"]], abs=0.1)
         assert m["device_latency_ms"] == pytest.approx(m["predicted"]["latency_ms"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible: train_device=cuda is valid here")
+def test_cuda_training_without_a_gpu_is_one_line(tmp_path):
+    r = run_app(f"hydra.run.dir={tmp_path / 'run'}", *TINY, "budget.queries=2", "evaluator.train_device=cuda")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "evaluator.train_device=cuda but no CUDA GPU is visible" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_training_cut_off_after_an_epoch_goes_on_to_the_same_weights(digits_eval, tmp_path, monkeypatch):

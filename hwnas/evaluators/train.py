@@ -19,13 +19,15 @@ from hwnas.spaces.base import Arch, SearchSpace
 class TrainEvaluator(Evaluator):
     trains = True
 
-    def __init__(self, space: SearchSpace, budget: int, splits, schedule, seed: int = 0, threads: int = 0):
+    def __init__(self, space: SearchSpace, budget: int, splits, schedule, seed: int = 0, threads: int = 0,
+                 device: str = "cpu"):
         super().__init__(space, budget)
         import torch
 
         from hwnas.training.loop import prepare_inputs
 
         self.splits, self.schedule, self.seed = splits, schedule, int(seed)
+        self.device = device  # where networks train: cpu or cuda
         if threads:
             torch.set_num_threads(int(threads))
         x, y = splits.x_train, splits.y_train
@@ -80,7 +82,8 @@ class TrainEvaluator(Evaluator):
         bar = self._bar(text)
         try:
             result = train(lambda: self.build(arch), self.x_train, self.y_train, self.x_val, self.y_val,
-                           self.schedule, arch_seed(self.seed, text), bar, resume=resume, on_epoch=on_epoch)
+                           self.schedule, arch_seed(self.seed, text), bar, resume=resume, on_epoch=on_epoch,
+                           device=self.device)
         finally:
             if bar is not None:
                 bar.close()
@@ -144,6 +147,23 @@ class TrainEvaluator(Evaluator):
         return update
 
 
+TRAIN_DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_train_device(name: str, trains_here: bool = True) -> str:
+    """cpu or cuda for evaluator.train_device; cuda without a visible GPU where the networks
+    train is a user error (a driver whose Ray workers train needs none)."""
+    import torch
+
+    if name not in TRAIN_DEVICES:
+        raise ConfigError(f"evaluator.train_device={name!r}: must be one of {', '.join(TRAIN_DEVICES)}")
+    has_gpu = torch.cuda.is_available()
+    if name == "cuda" and not has_gpu and trains_here:
+        raise ConfigError("evaluator.train_device=cuda but no CUDA GPU is visible here (on Ray: give each worker "
+                          "one with evaluator.num_gpus); use evaluator.train_device=auto or cpu")
+    return "cuda" if name == "cuda" or (name == "auto" and has_gpu) else "cpu"
+
+
 @EVALUATORS.register("train")
 def make_train(space: SearchSpace, cfg: EvaluatorConfig, dataset: DatasetConfig, budget: int, data_dir,
                seed: int = 0) -> TrainEvaluator:
@@ -158,5 +178,6 @@ def make_train(space: SearchSpace, cfg: EvaluatorConfig, dataset: DatasetConfig,
     schedule = Schedule.from_config(cfg)  # a bad schedule fails before the data is read
     if cfg.threads < 0:
         raise ConfigError(f"evaluator.threads={cfg.threads}: must be >= 0 (0: torch's default)")
+    device = resolve_train_device(cfg.train_device, trains_here=cfg.workers <= 1)  # before the data is read
     splits = load_dataset(dataset, seed)  # bad data fails here, before any training
-    return TrainEvaluator(space, budget, splits, schedule, seed, cfg.threads)
+    return TrainEvaluator(space, budget, splits, schedule, seed, cfg.threads, device)

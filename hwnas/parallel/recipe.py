@@ -26,7 +26,8 @@ class EvaluatorRecipe:
 
         data_dir = None if self.data_dir is None else Path(self.data_dir)
         space = make_space(self.cfg.space, data_dir)
-        ev_cfg = replace(self.cfg.evaluator, threads=worker_threads(self.cfg.evaluator))
+        # workers=1: this evaluator runs its evaluations itself, here
+        ev_cfg = replace(self.cfg.evaluator, threads=worker_threads(self.cfg.evaluator), workers=1)
         evaluator = EVALUATORS.get(ev_cfg.name)(space, ev_cfg, self.cfg.dataset, self.cfg.budget.queries,
                                                 data_dir, seed=self.cfg.seed)
         evaluator.attach_run_dir(Path(self.run_dir))

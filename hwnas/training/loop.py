@@ -88,26 +88,30 @@ def _optimizer(model: nn.Module, s: Schedule) -> torch.optim.Optimizer:
 
 @torch.inference_mode()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Top-1 accuracy in percent of `model` (put in eval mode) on (x, y)."""
+    """Top-1 accuracy in percent of `model` (put in eval mode) on (x, y), on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+        pred = model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+        correct += int((pred == y[i:i + batch_size]).sum())
     return 100.0 * correct / max(len(x), 1)
 
 
 def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
           schedule: Schedule, seed: int, progress=None, resume: dict | None = None,
-          on_epoch=None) -> TrainResult:
+          on_epoch=None, device: str = "cpu") -> TrainResult:
     """Build the model with `model_fn()` under `seed`, train it on (x_train, y_train) with the
     schedule and return its state and validation accuracy.
 
     `progress(epoch, step, steps_per_epoch, loss, images)` is called after each batch (a bar).
     `on_epoch(state)` gets, after each epoch but the last, everything the training needs to go
-    on; `resume=state` goes on from there and ends with the very weights of an unbroken run."""
+    on; `resume=state` goes on from there and ends with the very weights of an unbroken run.
+    `device`: where the model trains ("cuda" on a GPU worker); the data stays on the CPU and
+    goes over batch by batch; the returned weights are on the CPU."""
     t0 = time.perf_counter()
     with seeded(seed):  # initial weights and dropout: this seed alone, the caller's RNG untouched
-        model = model_fn()
+        model = model_fn().to(device)  # built on the CPU under the seed: the same initial weights anywhere
         gen = torch_generator(seed)
         n = len(x_train)
         steps_per_epoch = math.ceil(n / schedule.batch_size)
@@ -135,7 +139,7 @@ def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.T
                 idx = order[step * schedule.batch_size:(step + 1) * schedule.batch_size]
                 if len(idx) < 2 and step > 0:  # BatchNorm cannot train on a batch of one
                     continue
-                xb, yb = x_train[idx], y_train[idx]
+                xb, yb = x_train[idx].to(device), y_train[idx].to(device)
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(xb), yb)
                 if not torch.isfinite(loss):
@@ -158,7 +162,7 @@ def train(model_fn, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.T
                           "seconds": time.perf_counter() - t0})
         val = accuracy(model, x_val, y_val)
     seconds = time.perf_counter() - t0
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return TrainResult(state, val, loss_value, seconds, images / max(seconds, 1e-9), diverged)
 
 
