@@ -83,10 +83,10 @@ class MOBOConfig:
     name: str = "mobo"
     n_init: int = bounded(10, min=1)  # random feasible architectures queried before the first GP
     batch_size: int = bounded(5, min=1)  # q: architectures per GP fit, picked greedily by qLogNEHVI
-    n_candidates: int = bounded(1000, min=1)  # unseen feasible candidates scored per fit (seeded draw)
+    n_candidates: int = bounded(600, min=1)  # unseen feasible candidates scored per fit (seeded draw)
     local: bool = True  # also score every one-edit neighbour of the observed front
-    mc_samples: int = bounded(32, min=1)  # quasi-MC samples of the posterior in qLogNEHVI
-    fit_iters: int = bounded(50, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit
+    mc_samples: int = bounded(16, min=1)  # quasi-MC samples of the posterior in qLogNEHVI
+    fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit
 
 
 @dataclass
@@ -100,10 +100,10 @@ class LaMOOConfig:
     batch_size: int = bounded(5, min=1)  # architectures per ask (one MCTS selection; q of qLogNEHVI)
     l2: float = bounded(1.0, min=0, min_open=True)  # L2 penalty of the linear split (as lanas)
     inner: str = choice("qnehvi", "qnehvi", "random")  # who proposes inside the chosen leaf
-    n_candidates: int = bounded(1000, min=1)  # in-leaf candidates scored by qLogNEHVI (or rejection-sampled per try)
+    n_candidates: int = bounded(600, min=1)  # in-leaf candidates scored by qLogNEHVI (or rejection-sampled per try)
     sample_tries: int = bounded(20, min=1)  # rejection-sampling rounds in a non-tabular space before backing off
-    mc_samples: int = bounded(32, min=1)
-    fit_iters: int = bounded(50, min=1)
+    mc_samples: int = bounded(16, min=1)
+    fit_iters: int = bounded(30, min=1)
 
 
 @dataclass
