@@ -8,9 +8,9 @@ from generative_checks import check_energy, check_replay_mid_batch, check_sigkil
 from hwnas.search import build_setup, make_searcher
 
 # Small candidate sets and few GP iterations keep each search a few seconds.
-FAST = {"mobo": dict(n_candidates=100, fit_iters=15, mc_samples=8),
-        "lamoo": dict(n_candidates=100, fit_iters=15, mc_samples=8)}
-SEARCHERS = [("mobo", FAST["mobo"]), ("lamoo", FAST["lamoo"]), ("lamoo", dict(inner="random"))]
+FAST = {"mobo": {"n_candidates": 100, "fit_iters": 15, "mc_samples": 8},
+        "lamoo": {"n_candidates": 100, "fit_iters": 15, "mc_samples": 8}}
+SEARCHERS = [("mobo", FAST["mobo"]), ("lamoo", FAST["lamoo"]), ("lamoo", {"inner": "random"})]
 
 
 @pytest.mark.parametrize("searcher, kw", SEARCHERS)

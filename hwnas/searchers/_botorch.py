@@ -14,8 +14,8 @@ Imports torch/BoTorch: only searcher modules import this (they load lazily).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -78,11 +78,15 @@ def propose(X: np.ndarray, err: np.ndarray, K: np.ndarray, base: np.ndarray, Xc:
     objectives make the observed front (the feasible ones; all rows train the GP). Xc: c x d, Kc: c x k candidates.
     Deterministic for `seed` (torch's global RNG is forked, the sampler seeded).
     """
-    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.logei import (
+        qLogNoisyExpectedHypervolumeImprovement,
+    )
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import GenericDeterministicModel, SingleTaskGP
     from botorch.models.model import ModelList
-    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+    from botorch.models.utils.gpytorch_modules import (
+        get_covar_module_with_dim_scaled_prior,
+    )
     from botorch.optim import optimize_acqf_discrete
     from botorch.sampling import SobolQMCNormalSampler
     from botorch.sampling.index_sampler import IndexSampler

@@ -22,7 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from hwnas.pareto import hypervolume
-from hwnas.searchers._botorch import KnownObjectives, QNEHVIPicker, QNEHVISettings, error_reference
+from hwnas.searchers._botorch import (
+    KnownObjectives,
+    QNEHVIPicker,
+    QNEHVISettings,
+    error_reference,
+)
 from hwnas.searchers.base import register_searcher
 from hwnas.searchers.configs import LaMOOConfig
 from hwnas.searchers.lanas import LaNAS

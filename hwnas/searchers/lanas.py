@@ -87,7 +87,6 @@ class _Node:
 class LaNAS(Searcher):
     def __init__(self, problem, config: LaNASConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
-        c = config
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width
         self.seen: set[Arch] = set()  # asked (told or not): never asked again

@@ -22,7 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from hwnas.problem import Evaluation
-from hwnas.searchers._botorch import KnownObjectives, QNEHVIPicker, QNEHVISettings, one_hot
+from hwnas.searchers._botorch import (
+    KnownObjectives,
+    QNEHVIPicker,
+    QNEHVISettings,
+    one_hot,
+)
 from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.searchers.configs import MOBOConfig
 from hwnas.spaces.base import Arch, sample_distinct
