@@ -95,3 +95,24 @@ def test_lamoo_splits_on_dominance_number(data_dir):
     good = set(la.root.good.members)
     assert sum(i in good for i in nd) >= 0.8 * len(nd)
     assert la.root.good.value > la.root.bad.value
+
+
+@pytest.mark.parametrize("searcher", ["mobo", "lamoo"])
+def test_non_tabular_space_samples_candidates_worth_querying(data_dir, monkeypatch, searcher):
+    """Without a feasible pool the candidates are constrained space samples (and, for mobo, the
+    front's neighbours): every query is worth querying, and the run is still seeded."""
+    from hwnas.search_loop import run_search
+
+    cfg = make_search_cfg(searcher=searcher, queries=22, latency_ms=20.0, n_init=8, **FAST[searcher])
+    s = build_setup(cfg)
+    monkeypatch.setattr(s.problem, "feasible_pool", lambda: None)
+    runs = []
+    for _ in range(2):
+        s.evaluator.__init__(s.space, 22, s.evaluator.all_accuracy())
+        searcher_ = make_searcher(cfg.searcher, s.problem, 3)
+        assert searcher_.pool is None
+        runs.append(run_search(s.problem, s.evaluator, searcher_).history)
+    h = runs[0]
+    assert len(h) == 22 and len({e.arch for e in h}) == 22
+    assert all(s.problem.is_worth_querying(e.arch) for e in h)
+    assert [e.arch for e in h] == [e.arch for e in runs[1]]
