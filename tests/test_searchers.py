@@ -8,7 +8,7 @@ from hwnas.problem import Evaluation
 from hwnas.search import build_setup, make_searcher
 from hwnas.searchers import SEARCHERS
 
-BASELINES = ["random", "regularized_evolution", "nsga2", "nsga3"]
+BASELINES = ["random", "regularized_evolution", "nsga2", "nsga3", "mobo", "lamoo"]
 
 
 @pytest.mark.parametrize("searcher", BASELINES)
@@ -102,6 +102,8 @@ _INTS_GE1 = {
               "candidate_tries", "acq_candidates", "ehvi_samples", "surrogate_members", "surrogate_hidden",
               "surrogate_steps"),
     "lanas": ("n_init", "relearn_every", "batch_size", "surrogate_every", "n_candidates", "sample_tries"),
+    "mobo": ("n_init", "batch_size", "n_candidates", "mc_samples", "fit_iters"),
+    "lamoo": ("n_init", "relearn_every", "batch_size", "n_candidates", "sample_tries", "mc_samples", "fit_iters"),
 }
 BAD_OPTIONS = [(name, field, 0) for name, fields in _INTS_GE1.items() for field in fields] + [
     ("ganas", "lr", -1.0), ("ganas", "lr", 0.0), ("ganas", "lr", float("nan")), ("ganas", "lr", "fast"),
@@ -114,6 +116,8 @@ BAD_OPTIONS = [(name, field, 0) for name, fields in _INTS_GE1.items() for field 
     ("agnet", "batch_size", True),
     ("lanas", "depth", -1), ("lanas", "min_split", 1), ("lanas", "cp", -0.1), ("lanas", "cp", float("nan")),
     ("lanas", "l2", 0.0), ("lanas", "l2", -1.0), ("lanas", "surrogate", "yes"),
+    ("mobo", "local", "yes"), ("mobo", "n_candidates", 2.5),
+    ("lamoo", "depth", -1), ("lamoo", "min_split", 1), ("lamoo", "cp", -0.1), ("lamoo", "l2", 0.0),
 ]
 
 
@@ -134,6 +138,9 @@ def test_boundary_searcher_option_values_are_accepted(problem):
         ("agnet", dict(pretrain_steps=0, finetune_steps=0, guide_steps=0, guide_weight=0.0, pretrain_samples=1,
                        n_init=1, batch_size=1)),
         ("lanas", dict(depth=0, min_split=2, cp=0.0, n_init=1, batch_size=1, l2=1e-6)),
+        ("mobo", dict(n_init=1, batch_size=1, n_candidates=1, mc_samples=1, fit_iters=1)),
+        ("lamoo", dict(depth=0, min_split=2, cp=0.0, n_init=1, batch_size=1, n_candidates=1, mc_samples=1,
+                       fit_iters=1)),
     ]:
         searcher = make_searcher(make_search_cfg(searcher=name, **kw).searcher, problem, 0)
         assert len(searcher.ask()) == 1, name
@@ -179,6 +186,8 @@ def test_out_of_bound_option_is_a_config_error_naming_key_bound_and_value(proble
 @pytest.mark.parametrize("override, message", [
     ("searcher=nsga2 searcher.pop_size=0", "searcher.pop_size must be an integer >= 1, got 0"),
     ("searcher=random searcher.batch_size=0", "searcher.batch_size must be an integer >= 1, got 0"),
+    ("searcher=lamoo searcher.inner=bogus", "searcher.inner must be one of qnehvi, random, got 'bogus'"),
+    ("searcher=mobo searcher.n_candidates=0", "searcher.n_candidates must be an integer >= 1, got 0"),
 ])
 def test_out_of_bound_option_through_the_app_is_one_line_and_exit_2(tmp_path, override, message):
     import os

@@ -12,7 +12,9 @@ from hwnas.searchers import configs
 SEARCHER_MODULES = {
     "agnet": "hwnas.searchers.agnet",
     "ganas": "hwnas.searchers.ganas",
+    "lamoo": "hwnas.searchers.lamoo",
     "lanas": "hwnas.searchers.lanas",
+    "mobo": "hwnas.searchers.mobo",
     "nsga2": "hwnas.searchers.nsga",
     "nsga3": "hwnas.searchers.nsga",
     "random": "hwnas.searchers.random_search",
@@ -21,7 +23,9 @@ SEARCHER_MODULES = {
 SEARCHER_CONFIGS = {
     "agnet": configs.AGNetConfig,
     "ganas": configs.GANASConfig,
+    "lamoo": configs.LaMOOConfig,
     "lanas": configs.LaNASConfig,
+    "mobo": configs.MOBOConfig,
     "nsga2": configs.NSGA2Config,
     "nsga3": configs.NSGA3Config,
     "random": configs.RandomConfig,

@@ -79,6 +79,34 @@ class LaNASConfig:
 
 
 @dataclass
+class MOBOConfig:
+    name: str = "mobo"
+    n_init: int = bounded(10, min=1)  # random feasible architectures queried before the first GP
+    batch_size: int = bounded(5, min=1)  # q: architectures per GP fit, picked greedily by qLogNEHVI
+    n_candidates: int = bounded(600, min=1)  # unseen feasible candidates scored per fit (seeded draw)
+    local: bool = True  # also score every one-edit neighbour of the observed front
+    mc_samples: int = bounded(16, min=1)  # quasi-MC samples of the posterior in qLogNEHVI
+    fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit
+
+
+@dataclass
+class LaMOOConfig:
+    name: str = "lamoo"
+    depth: int = bounded(3, min=0)  # tree height: up to 2**depth leaves
+    min_split: int = bounded(10, min=2)  # a node splits only with at least this many samples (both children >= 2)
+    cp: float = bounded(0.1, min=0)  # UCB exploration constant (node values are hypervolumes in [0, 1])
+    n_init: int = bounded(10, min=1)  # random feasible samples before the first tree
+    relearn_every: int = bounded(1, min=1)  # queries between two tree fits
+    batch_size: int = bounded(5, min=1)  # architectures per ask (one MCTS selection; q of qLogNEHVI)
+    l2: float = bounded(1.0, min=0, min_open=True)  # L2 penalty of the linear split (as lanas)
+    inner: str = choice("qnehvi", "qnehvi", "random")  # who proposes inside the chosen leaf
+    n_candidates: int = bounded(600, min=1)  # in-leaf candidates scored by qLogNEHVI (or rejection-sampled per try)
+    sample_tries: int = bounded(20, min=1)  # rejection-sampling rounds in a non-tabular space before backing off
+    mc_samples: int = bounded(16, min=1)
+    fit_iters: int = bounded(30, min=1)
+
+
+@dataclass
 class NSGA2Config:
     name: str = "nsga2"
     pop_size: int = bounded(20, min=1)

@@ -89,7 +89,6 @@ class LaNAS(Searcher):
 
     def __init__(self, problem, config: LaNASConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
-        c = config
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))  # one-hot width
         self.seen: set[Arch] = set()  # asked (told or not): never asked again
@@ -102,12 +101,41 @@ class LaNAS(Searcher):
             self.pool_X = self._encode(pool)
             self.pool_pos = {a: i for i, a in enumerate(pool)}
             self.pool_free = np.ones(len(pool), dtype=bool)
+        self._init_chooser()
+
+    # --- hooks a variant of the tree overrides (LaMOO: hwnas/searchers/lamoo.py) ----------------
+    def _init_chooser(self) -> None:
+        """Set up what picks among a region's candidates (_choose)."""
         self._surrogate = None
         self._surrogate_at = -1
-        if c.surrogate:
+        if self.config.surrogate:
             from hwnas.surrogates.joint import JointSurrogate
 
-            self._surrogate = JointSurrogate(problem, seed=self.seed)
+            self._surrogate = JointSurrogate(self.problem, seed=self.seed)
+
+    def _n_wanted(self, k: int) -> int:
+        """In-region candidates to gather for k picks."""
+        return self.config.n_candidates if self.config.surrogate else k
+
+    def _prepare_scores(self) -> None:
+        """Per-sample scores the node hooks read, from every evaluation so far."""
+        self._u = self.utilities()
+        self._err = np.array([ev.error for ev in self.evals])
+
+    def _node_value(self, idx: np.ndarray) -> float:
+        """A node's value in UCB: the mean utility of its samples."""
+        return float(self._u[idx].mean()) if len(idx) else 0.0
+
+    def _good_labels(self, idx: np.ndarray) -> np.ndarray | None:
+        """1 for the better half of a node's samples by utility (ties: error, then query order);
+        None when there is nothing to separate."""
+        u, err = self._u, self._err
+        if np.all(u[idx] == u[idx][0]):
+            return None
+        order = np.lexsort((idx, err[idx], -u[idx]))
+        labels = np.zeros(len(idx))
+        labels[order[: len(idx) // 2]] = 1.0
+        return labels
 
     def _encode(self, archs) -> np.ndarray:
         return np.stack([self.space.encode(a, "onehot") for a in archs]).astype(np.float64)
@@ -169,21 +197,16 @@ class LaNAS(Searcher):
 
     def _build(self) -> None:
         """Relearn the partition from every evaluated sample."""
-        u = self.utilities()
-        err = np.array([ev.error for ev in self.evals])
-        self.root = self._grow(np.arange(len(self.evals)), u, err, 0)
+        self._prepare_scores()
+        self.root = self._grow(np.arange(len(self.evals)), 0)
         self._built_at = len(self.evals)
 
-    def _grow(self, idx: np.ndarray, u: np.ndarray, err: np.ndarray, depth: int) -> _Node:
-        node = _Node(depth=depth, n=len(idx), value=float(u[idx].mean()) if len(idx) else 0.0,
-                     members=list(idx))
+    def _grow(self, idx: np.ndarray, depth: int) -> _Node:
+        node = _Node(depth=depth, n=len(idx), value=self._node_value(idx), members=list(idx))
         if depth >= self.config.depth or len(idx) < self.config.min_split:
             return node
-        # Better half by utility, ties broken by error then query order (deterministic).
-        order = np.lexsort((idx, err[idx], -u[idx]))
-        labels = np.zeros(len(idx))
-        labels[order[: len(idx) // 2]] = 1.0
-        if np.all(u[idx] == u[idx][0]):
+        labels = self._good_labels(idx)
+        if labels is None:
             return node  # nothing to separate
         X = self.X[idx]
         mu, sd = X.mean(axis=0), X.std(axis=0)
@@ -196,17 +219,17 @@ class LaNAS(Searcher):
         if go.sum() < 2 or (~go).sum() < 2:
             return node  # the hyperplane does not separate: keep it a leaf
         node.w, node.b = w_raw, b_raw
-        node.good = self._grow(idx[go], u, err, depth + 1)
-        node.bad = self._grow(idx[~go], u, err, depth + 1)
+        node.good = self._grow(idx[go], depth + 1)
+        node.bad = self._grow(idx[~go], depth + 1)
         return node
 
     def _update_stats(self) -> None:
         """Route every sample through the current tree and refresh counts and values."""
-        u = self.utilities()
+        self._prepare_scores()
 
         def visit(node: _Node, idx: np.ndarray) -> None:
             node.n, node.members = len(idx), list(idx)
-            node.value = float(u[idx].mean()) if len(idx) else 0.0
+            node.value = self._node_value(idx)
             if not node.leaf:
                 go = node.route(self.X[idx]) if len(idx) else np.zeros(0, dtype=bool)
                 visit(node.good, idx[go])
@@ -249,7 +272,7 @@ class LaNAS(Searcher):
 
     def _candidates(self, path, upto: int, k: int) -> list[Arch]:
         c = self.config
-        want = max(c.n_candidates if c.surrogate else k, k)
+        want = max(self._n_wanted(k), k)
         if self.pool is not None:
             free = np.nonzero(self.pool_free)[0]
             inside = free[self._in_region(path, self.pool_X[free], upto)]
