@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_worker_niceness", "0")  # as hwnas's own local instances (ray_runtime.py)
 
 import pandas as pd
 

@@ -36,6 +36,9 @@ def ray_instance(cfg: RayConfig) -> Iterator[object]:
     if cfg.address:
         kw["address"] = cfg.address
     else:
+        # Ray starts its workers at niceness 15; here they do the run's whole work, so they get
+        # the driver's priority (a cluster's own setting is left alone).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         kw.update(include_dashboard=cfg.dashboard, num_cpus=cfg.num_cpus or os.cpu_count() or 1,
                   object_store_memory=int(cfg.object_store_mb) * 1024 * 1024)
     try:
