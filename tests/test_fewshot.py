@@ -172,3 +172,16 @@ def test_bad_measurements_are_one_clear_error_and_exit_2(data_dir, nb201, tmp_pa
 def test_unknown_setting_is_one_clear_error():
     r = hwnas_meta("train", "--set", "stepz=3")
     assert r.returncode == 2 and "stepz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_search_on_a_fewshot_device_records_what_its_predictor_learnt_from(data_dir, nb201, tmp_path):
+    from hwnas.search import search
+    from hwnas.search_config import make_search_cfg
+
+    csv = measured_csv(tmp_path / "m.csv", data_dir, "pixel3", nb201)
+    cfg = make_search_cfg("random", queries=10, latency_ms=None)
+    cfg.device = DeviceConfig(name="pixel3", kind="fewshot", path=str(csv), meta=tiny(),
+                              default_latency_quantile=0.3)
+    summary = search(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
+    meta = summary["device_meta"]
+    assert meta["excluded"] == ["pixel3"] and "pixel3" not in meta["sources"] and len(meta["sources"]) == 18
