@@ -37,6 +37,24 @@ class DatasetConfig:
 
 
 @dataclass
+class MetaConfig:
+    """device=fewshot: meta-training of its latency predictor (hwnas/meta/fewshot.py, MetaSettings)."""
+    n_reference: int = 10
+    hidden: int = 128
+    layers: int = 3
+    steps: int = 500
+    tasks_per_step: int = 4
+    max_extra: int = 40
+    query_size: int = 256
+    inner_steps: int = 5
+    inner_lr: float = 0.05
+    outer_lr: float = 1e-3
+    seed: int = 0
+    # Benchmark devices never learnt from (the device's own column always is, when it has one).
+    exclude: list = field(default_factory=list)
+
+
+@dataclass
 class DeviceConfig:
     name: str = MISSING  # label used in the run dir and summary
     kind: str = MISSING  # benchmark | pi5 | csv | profiled (registered LatencySource kinds)
@@ -51,6 +69,7 @@ class DeviceConfig:
     # profiled: measure the table here first (quick settings) when it does not exist and the
     # space has no benchmark tables (device=this_machine)
     auto_profile: bool = False
+    meta: MetaConfig = field(default_factory=MetaConfig)  # fewshot: its meta-training
 
 
 @dataclass

@@ -299,6 +299,9 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
         "wall_s": round(wall_s, 3),
         "data_dir": None if s.data_dir is None else str(s.data_dir),
     }
+    meta = s.problem.source.describe().get("meta")  # device=fewshot: which devices its predictor learnt from
+    if meta is not None:
+        summary["device_meta"] = meta
     if s.evaluator.trains:
         summary["training"] = {"checkpoints": "checkpoints/", "data_digest": s.evaluator.data_digest,
                                "input_shape": list(s.evaluator.input_shape), "num_classes": s.evaluator.num_classes,
