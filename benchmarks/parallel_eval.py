@@ -165,28 +165,24 @@ def main() -> None:
     if not (a.training or a.overhead):
         p.error("give --training and/or --overhead")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    jobs = []  # (docs section and results file name, measure, render)
     if a.overhead:
-        path = RESULTS / "parallel_overhead.csv"
-        if a.report:
-            df = pd.read_csv(path)
-        else:
-            df = bench_overhead(a.workers, a.sleep, a.per_worker, a.seed)
-            write_csv_atomic(df, path, index=False)
-        body, note = overhead_section(df)
-        print(body)
-        if not a.no_docs:
-            write_section("parallel.md", "parallel_overhead", body, note)
+        jobs.append(("parallel_overhead", lambda: bench_overhead(a.workers, a.sleep, a.per_worker, a.seed),
+                     overhead_section))
     if a.training:
-        path = RESULTS / "parallel_training.csv"
+        jobs.append(("parallel_training", lambda: bench_training(a.queries, a.seed, a.dataset, a.channels),
+                     lambda df: training_section(df, a.dataset, a.channels)))
+    for section, measure, render in jobs:
+        path = RESULTS / f"{section}.csv"
         if a.report:
             df = pd.read_csv(path)
         else:
-            df = bench_training(a.queries, a.seed, a.dataset, a.channels)
+            df = measure()
             write_csv_atomic(df, path, index=False)
-        body, note = training_section(df, a.dataset, a.channels)
+        body, note = render(df)
         print(body)
         if not a.no_docs:
-            write_section("parallel.md", "parallel_training", body, note)
+            write_section("parallel.md", section, body, note)
 
 
 if __name__ == "__main__":

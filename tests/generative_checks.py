@@ -21,21 +21,42 @@ from hwnas.search_loop import run_search
 REPO = Path(__file__).resolve().parents[1]
 
 
-def check_determinism_budget_front(tmp_path, searcher, **kw):
-    args = dict(searcher=searcher, queries=45, latency_ms=20.0, **kw)
+def check_determinism_budget_front(tmp_path, searcher, queries=45, **kw):
+    args = dict(searcher=searcher, queries=queries, latency_ms=20.0, **kw)
     s1, d1 = run_search_dir(tmp_path, "a", seed=1, **args)
     _, d2 = run_search_dir(tmp_path, "b", seed=1, **args)
     _, d3 = run_search_dir(tmp_path, "c", seed=2, **args)
     assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
     assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
     hist = read_rows(d1 / "history.csv")
-    assert len(hist) == s1["queries"] == 45  # the budget, exactly
-    assert len({r["arch"] for r in hist}) == 45  # never queried twice
+    assert len(hist) == s1["queries"] == queries  # the budget, exactly
+    assert len({r["arch"] for r in hist}) == queries  # never queried twice
     # Latency is free: nothing over the budget is ever queried, so nothing infeasible is on the front.
     assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in hist)
     front = read_rows(d1 / "pareto.csv")
     assert len(front) >= 2, "a front, not one point"
     assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in front)
+
+
+def check_seeded_without_a_pool(cfg, monkeypatch, check_searcher=None):
+    """As in a space with no benchmark index (no feasible pool): candidates are constrained
+    space samples; every query is worth querying and the same seed asks the same."""
+    from hwnas.search import build_setup, make_searcher
+    from hwnas.search_loop import run_search
+
+    queries = cfg.budget.queries
+    s = build_setup(cfg)
+    monkeypatch.setattr(s.problem, "feasible_pool", lambda: None)
+    runs = []
+    for _ in range(2):
+        s.evaluator.__init__(s.space, queries, s.evaluator.all_accuracy())
+        searcher = make_searcher(cfg.searcher, s.problem, 3)
+        assert searcher.pool is None
+        runs.append(run_search(s.problem, s.evaluator, searcher).history)
+    h = runs[0]
+    assert len(h) == queries and len({e.arch for e in h}) == queries
+    assert all(s.problem.is_worth_querying(e.arch) for e in h)
+    assert [e.arch for e in h] == [e.arch for e in runs[1]]
 
 
 def check_no_budget_front(tmp_path, searcher, **kw):

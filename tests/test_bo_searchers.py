@@ -2,8 +2,14 @@
 after kill -9, options, and that the BoTorch pieces do what the docs say."""
 import numpy as np
 import pytest
-from conftest import make_search_cfg, read_rows, run_search_dir
-from generative_checks import check_energy, check_replay_mid_batch, check_sigkill_resume
+from conftest import make_search_cfg
+from generative_checks import (
+    check_determinism_budget_front,
+    check_energy,
+    check_replay_mid_batch,
+    check_seeded_without_a_pool,
+    check_sigkill_resume,
+)
 
 from hwnas.search import build_setup, make_searcher
 
@@ -15,19 +21,7 @@ SEARCHERS = [("mobo", FAST["mobo"]), ("lamoo", FAST["lamoo"]), ("lamoo", {"inner
 
 @pytest.mark.parametrize("searcher, kw", SEARCHERS)
 def test_seeded_determinism_budget_and_feasibility_under_a_latency_budget(tmp_path, searcher, kw):
-    args = dict(searcher=searcher, queries=25, latency_ms=20.0, n_init=8, **kw)
-    s1, d1 = run_search_dir(tmp_path, "a", seed=1, **args)
-    _, d2 = run_search_dir(tmp_path, "b", seed=1, **args)
-    _, d3 = run_search_dir(tmp_path, "c", seed=2, **args)
-    assert (d1 / "history.csv").read_bytes() == (d2 / "history.csv").read_bytes()
-    assert (d1 / "history.csv").read_bytes() != (d3 / "history.csv").read_bytes()
-    hist = read_rows(d1 / "history.csv")
-    assert len(hist) == s1["queries"] == 25  # the budget, exactly
-    assert len({r["arch"] for r in hist}) == 25  # never charged twice
-    # Latency is free: nothing over the budget is ever queried.
-    assert all(r["feasible"] == "true" and float(r["latency_ms"]) <= 20.0 for r in hist)
-    front = read_rows(d1 / "pareto.csv")
-    assert len(front) >= 2 and all(float(r["latency_ms"]) <= 20.0 for r in front)
+    check_determinism_budget_front(tmp_path, searcher, queries=25, n_init=8, **kw)
 
 
 @pytest.mark.parametrize("searcher", ["mobo", "lamoo"])
@@ -101,18 +95,5 @@ def test_lamoo_splits_on_dominance_number(data_dir):
 def test_non_tabular_space_samples_candidates_worth_querying(data_dir, monkeypatch, searcher):
     """Without a feasible pool the candidates are constrained space samples (and, for mobo, the
     front's neighbours): every query is worth querying, and the run is still seeded."""
-    from hwnas.search_loop import run_search
-
-    cfg = make_search_cfg(searcher=searcher, queries=22, latency_ms=20.0, n_init=8, **FAST[searcher])
-    s = build_setup(cfg)
-    monkeypatch.setattr(s.problem, "feasible_pool", lambda: None)
-    runs = []
-    for _ in range(2):
-        s.evaluator.__init__(s.space, 22, s.evaluator.all_accuracy())
-        searcher_ = make_searcher(cfg.searcher, s.problem, 3)
-        assert searcher_.pool is None
-        runs.append(run_search(s.problem, s.evaluator, searcher_).history)
-    h = runs[0]
-    assert len(h) == 22 and len({e.arch for e in h}) == 22
-    assert all(s.problem.is_worth_querying(e.arch) for e in h)
-    assert [e.arch for e in h] == [e.arch for e in runs[1]]
+    check_seeded_without_a_pool(make_search_cfg(searcher=searcher, queries=22, latency_ms=20.0, n_init=8,
+                                                **FAST[searcher]), monkeypatch)

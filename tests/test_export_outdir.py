@@ -13,10 +13,9 @@ from export_fixture import ALL_OPS, CONV1, SKIPS, make_run, write_csv
 
 from hwnas.errors import HwnasError
 from hwnas.export import outdir
-from hwnas.export.checks import sha256_file
 from hwnas.export.config import ExportConfig
 from hwnas.export.pipeline import run_export
-from hwnas.io import atomic_path, clean_stale_temps, temp_owner, temp_prefix
+from hwnas.io import atomic_path, clean_stale_temps, sha256_file, temp_owner, temp_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,8 @@ import torch
 from export_fixture import ALL_NONE, ALL_OPS, CONV1, SKIPS, edit_config, make_run
 
 from hwnas.errors import HwnasError
-from hwnas.export.checks import compare_outputs, sha256_file, verify_onnx
+from hwnas.export.checks import compare_outputs, verify_onnx
+from hwnas.io import sha256_file
 from hwnas.export.config import ExportConfig
 from hwnas.export.pipeline import build_model, device_latency, run_export
 from hwnas.export.report import sig3, summary_lines, verdict

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 from conftest import make_search_cfg, read_rows, run_search_dir
+from generative_checks import check_seeded_without_a_pool
 
 from hwnas.search import build_setup, make_searcher
-from hwnas.search_loop import run_search
 
 
 def _run(tmp_path, name, **kw):
@@ -85,19 +85,7 @@ def test_infeasible_samples_are_always_bad_and_utility_in_unit_interval(data_dir
 
 
 def test_non_tabular_space_uses_rejection_sampling(data_dir, monkeypatch):
-    cfg = make_search_cfg(searcher="lanas", queries=35)
-    s = build_setup(cfg)
-    monkeypatch.setattr(s.problem, "feasible_pool", lambda: None)
-    runs = []
-    for _ in range(2):
-        s.evaluator.__init__(s.space, 35, s.evaluator.all_accuracy())
-        la = make_searcher(cfg.searcher, s.problem, 3)
-        assert la.pool is None
-        runs.append(run_search(s.problem, s.evaluator, la).history)
-    h = runs[0]
-    assert len(h) == 35 and len({e.arch for e in h}) == 35
-    assert all(s.problem.is_worth_querying(e.arch) for e in h)
-    assert [e.arch for e in h] == [e.arch for e in runs[1]]
+    check_seeded_without_a_pool(make_search_cfg(searcher="lanas", queries=35), monkeypatch)
 
 
 def test_logistic_regression_separates():

@@ -295,8 +295,8 @@ def test_bad_parallel_option_is_one_line_before_any_work(tmp_path, arg, expected
 
 
 TRAIN = ["space=nb201", "space.channels=4", "space.cells_per_stage=1", "dataset=digits", "evaluator=train",
-         "evaluator.epochs=3", "evaluator.train_subset=600", "device=raspi4", "constraints.latency_ms=inf",
-         "searcher=random", "budget.queries=6", "evaluator.workers=2", "ray.num_cpus=2",
+         "evaluator.epochs=3", "evaluator.train_subset=300", "device=raspi4", "constraints.latency_ms=inf",
+         "searcher=random", "budget.queries=4", "evaluator.workers=2", "ray.num_cpus=2",
          "ray.object_store_mb=80", "output.progress=false", "output.plot=false"]
 
 
@@ -310,10 +310,10 @@ def test_killed_driver_of_a_training_search_retrains_nothing_it_finished(tmp_pat
     kill_search_when([f"hydra.run.dir={run_dir}", *TRAIN],
                      lambda: len(list(ckpts.glob("*.pt"))) >= 2 and any((ckpts / "partial").glob("*.pt")))
     before = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.pt")}
-    assert 2 <= len(before) < 6 and not (run_dir / "summary.json").exists()
+    assert 2 <= len(before) < 4 and not (run_dir / "summary.json").exists()
     r = run_app(f"hydra.run.dir={run_dir}", *TRAIN, "resume=true")
     assert r.returncode == 0, r.stderr
     after = {p.name: p.stat().st_mtime_ns for p in ckpts.glob("*.pt")}
     assert all(after[name] == t for name, t in before.items())  # none trained again
-    assert len(after) == 6 and not list((ckpts / "partial").glob("*.pt"))
+    assert len(after) == 4 and not list((ckpts / "partial").glob("*.pt"))
     assert (run_dir / "history.csv").read_bytes() == (ref / "history.csv").read_bytes()

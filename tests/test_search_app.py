@@ -181,7 +181,7 @@ def test_sweep_table_marks_an_unreadable_summary(tmp_path, capsys):
 def test_sweep_forms_are_checked_value_by_value(tmp_path, args):
     r = run_in(tmp_path, *args)
     assert r.returncode == 2 and r.stderr.strip() == ("hwnas: error: unknown searcher 'nope'; valid searchers: agnet, "
-                                                      "ganas, lanas, nsga2, nsga3, random, regularized_evolution")
+                                                      "ganas, lamoo, lanas, mobo, nsga2, nsga3, random, regularized_evolution")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,7 +2,6 @@
 parameters, MACs, checksum, optional simplification, input/output description."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -161,14 +160,6 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in handles:
             h.remove()
     return total
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def simplify_onnx(path: str | os.PathLike) -> dict:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import HwnasError
-from hwnas.export.checks import compare_outputs, sha256_file, summarise_checks
+from hwnas.export.checks import compare_outputs, summarise_checks
 from hwnas.export.config import ExportConfig
-from hwnas.io import atomic_path
+from hwnas.io import atomic_path, sha256_file
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, ort_session, random_input
 from hwnas.timing import summarize
 

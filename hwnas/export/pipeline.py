@@ -27,7 +27,6 @@ from hwnas.export.checks import (
     count_macs,
     count_params,
     describe_io,
-    sha256_file,
     simplify_onnx,
     time_onnx,
     verify_onnx,
@@ -38,7 +37,7 @@ from hwnas.export.engines import tensorrt_engines
 from hwnas.export.run import resolve_archs, select_rows
 from hwnas.export.trained import TrainedRun, accuracy_check, is_trained
 from hwnas.rundir import RunDir, load_run
-from hwnas.io import write_json_atomic, write_text_atomic
+from hwnas.io import sha256_file, write_json_atomic, write_text_atomic
 from hwnas.onnx_io import INPUT_NAME, OUTPUT_NAME, export_onnx, random_input
 from hwnas.seeding import seeded
 

@@ -15,17 +15,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from hwnas.io import atomic_path
+from hwnas.io import atomic_path, sha256_file
 from hwnas.userdirs import user_cache_dir
 
 
 @functools.lru_cache(maxsize=8)
 def _digest(path: str, mtime: float, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def file_digest(path: str | os.PathLike) -> str:
