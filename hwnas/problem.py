@@ -12,9 +12,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hwnas.latency.base import IndexedSource, LatencySource
-
-UNBOUNDED_WORST_ERROR = 1e3  # a failed evaluation's error when the metric has no worst value
 from hwnas.spaces.base import Arch, SearchSpace
+
+# Worse than any real error: a failed evaluation's when the metric has no worst value, and
+# what NSGA sees for a member no query was spent on.
+UNBOUNDED_WORST_ERROR = 1e3
 
 
 @dataclass(frozen=True)

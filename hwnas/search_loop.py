@@ -43,6 +43,22 @@ def front_of(evals: list[Evaluation]) -> list[int]:
     return sorted(nd, key=lambda i: (evals[i].latency_ms, evals[i].error))
 
 
+def check_replay(replay: Sequence[tuple[Arch, float]], evaluator: Evaluator) -> None:
+    if len(replay) > evaluator.budget:
+        raise HwnasError(f"the run dir's history holds {len(replay)} queries, more than "
+                         f"budget.queries={evaluator.budget}")
+
+
+def replayed_answer(replay: Sequence[tuple[Arch, float]], q: int, arch: Arch) -> float:
+    """The accuracy history.csv holds for query `q` (0-based), checked to be of `arch`."""
+    want, acc = replay[q]
+    if want != arch:
+        raise HwnasError(f"cannot resume: history.csv query {q + 1} is {want} but the search now proposes {arch}; "
+                         f"the run dir was made with another config or version. Start over without resume=true "
+                         f"or pick another run dir")
+    return float(acc)
+
+
 class TimedSearcher:
     """Wraps a searcher to time its own compute (ask + tell), excluding evaluation."""
 
@@ -72,9 +88,7 @@ def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
     the searcher has proposed nothing new for `max_stall` consecutive ask() rounds.
     """
     t0 = time.perf_counter()
-    if len(replay) > evaluator.budget:
-        raise HwnasError(f"the run dir's history holds {len(replay)} queries, more than "
-                         f"budget.queries={evaluator.budget}")
+    check_replay(replay, evaluator)
     budget = QueryBudget(evaluator.budget)
     stop = budget if termination is None else termination | budget  # the user's reason wins a tie
     state = SearchState()
@@ -97,12 +111,7 @@ def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                 q = evaluator.used  # 0-based number of this new query
                 replayed = q < len(replay)
                 if replayed:
-                    want, acc = replay[q]
-                    if want != arch:
-                        raise HwnasError(
-                            f"cannot resume: history.csv query {q + 1} is {want} but the search now "
-                            f"proposes {arch}; the run dir was made with another config or version. "
-                            f"Start over without resume=true or pick another run dir")
+                    acc = replayed_answer(replay, q, arch)
                     evaluator.record(arch, acc)
                 else:
                     acc, _ = evaluator.evaluate(arch)

@@ -29,7 +29,7 @@ from hwnas.errors import HwnasError
 from hwnas.evaluators.base import Evaluator
 from hwnas.parallel.pool import Outcome, WorkerPool
 from hwnas.problem import Evaluation, SearchProblem
-from hwnas.search_loop import OnQuery, SearchResult, front_of
+from hwnas.search_loop import OnQuery, SearchResult, check_replay, front_of, replayed_answer
 from hwnas.spaces.base import Arch
 from hwnas.termination import QueryBudget, SearchState, Termination
 
@@ -59,9 +59,7 @@ def run_parallel_search(problem: SearchProblem, evaluator: Evaluator, searcher, 
 
 class _ParallelLoop:
     def __init__(self, problem, evaluator, searcher, pool, replay, on_query, termination, max_stall, on_failure):
-        if len(replay) > evaluator.budget:
-            raise HwnasError(f"the run dir's history holds {len(replay)} queries, more than "
-                             f"budget.queries={evaluator.budget}")
+        check_replay(replay, evaluator)
         self.problem, self.evaluator, self.searcher, self.pool = problem, evaluator, searcher, pool
         self.replay, self.on_query, self.on_failure, self.max_stall = replay, on_query, on_failure, max_stall
         budget = QueryBudget(evaluator.budget)
@@ -150,14 +148,9 @@ class _ParallelLoop:
                 continue
             q = self.evaluator.used + len(self.in_flight)  # 0-based number of this new query
             if q < len(self.replay):
-                want, acc = self.replay[q]
-                if want != arch:
-                    raise HwnasError(
-                        f"cannot resume: history.csv query {q + 1} is {want} but the search now proposes {arch}; "
-                        f"the run dir was made with another config or version. Start over without resume=true "
-                        f"or pick another run dir")
+                acc = replayed_answer(self.replay, q, arch)
                 item = self._append(arch, q + 1)
-                item.accuracy, item.replayed = float(acc), True
+                item.accuracy, item.replayed = acc, True
                 continue
             if (self.steady and len(self.pending) >= self.pool.size) or (not self.steady and self.pool.idle <= 0):
                 return

@@ -19,12 +19,12 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.problems.static import StaticProblem
 
-from hwnas.problem import Evaluation, SearchProblem
+from hwnas.problem import UNBOUNDED_WORST_ERROR, Evaluation, SearchProblem
 from hwnas.searchers.base import Searcher, register_searcher
 from hwnas.searchers.configs import NSGA2Config, NSGA3Config
 from hwnas.spaces.base import Arch
 
-_UNQUERIED_ERROR = 1e3  # error pymoo sees for a member no query was spent on
+_UNQUERIED_ERROR = UNBOUNDED_WORST_ERROR  # error pymoo sees for a member no query was spent on
 
 
 class _VectorProblem(Problem):
