@@ -222,3 +222,127 @@ def test_registered_and_in_the_protocol():
     from hwnas.spaces.base import is_profilable
 
     assert is_profilable(DashSpace()) and str(DashArch(((3, 1), (5, 7)))) == "k3d1-k5d7"
+
+
+# --- latency: a real profile, a synthetic table, searches and export ----------------------------------
+
+def test_real_profile_times_every_candidate_conv_and_predicts(tmp_path):
+    """hwnas-profile space=dash on a small sequence geometry, tiny settings: every op timed for real,
+    and the searcher's conv_spec keys are the table's."""
+    from hwnas.apps.profile import run_profile
+    from hwnas.latency.profiled import load_model
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    ds = "npz-1x1x64-c3"
+    space = DashSpace(dims=1, width=4, kernels=[3, 9], dilations=[1, 7])
+    cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), space="dash", dataset=ds, warmup=1, repeats=3,
+                        e2e_repeats=3, calibrate=3, validate=2, out_dir=str(tmp_path), progress=False, plot=False)
+    rep = run_profile(cfg, space)
+    model = load_model(rep.path, space, check_machine=False)
+    keys = set(model.table.entries)
+    for i in range(space.n_layers()):
+        for k, d in space.candidates:
+            assert space.conv_spec(i, k, d, ds).key in keys
+    pred = model.predict(archs(space, 10))
+    assert np.isfinite(pred).all() and (pred > 0).all()
+    # the table itself says a k9 d7 conv costs more than a k3 d1 conv at the widest layer
+    entry = lambda k, d: model.table.entries[space.conv_spec(8, k, d, ds).key]["median_ms"]  # noqa: E731
+    assert entry(9, 7) > entry(3, 1)
+
+
+def dash_table(space, dataset, monkeypatch):
+    """A synthetic (not timed) table under this machine's default name in the user's tables."""
+    import profile_fixture
+    from profile_fixture import synthetic_table
+
+    from hwnas.config import this_machine_table
+    from hwnas.latency.table import table_path
+
+    for kind in ("1d", "2d"):
+        for op, ms in (("conv", 0.02), ("proj", 0.005), ("head", 0.003)):
+            monkeypatch.setitem(profile_fixture.BASE_MS, op + kind, ms)
+    name = this_machine_table("dash", dataset)
+    path = table_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    synthetic_table(space, path, dataset, calibration=(1.0, 0.0))
+    return name
+
+
+class ArchFunctionAccuracy:
+    """TEST DOUBLE for the accuracy only (no training): a fixed function of the architecture, so
+    the searchers' mechanics on dash are what is tested; latency is the table's."""
+
+    def __new__(cls, space, budget):
+        from hwnas.evaluators.base import Evaluator
+
+        class _Eval(Evaluator):
+            def _evaluate(self, arch) -> float:
+                v = space.encode(arch, "features")
+                return float(60 + 30 * np.tanh(v @ np.linspace(-1, 1, len(v))))
+
+        return _Eval(space, budget)
+
+
+@pytest.mark.parametrize("name", ["random", "regularized_evolution", "nsga2", "lanas"])
+def test_black_box_searchers_run_on_dash(name, seq, monkeypatch):
+    from hwnas.config import DeviceConfig
+    from hwnas.latency.sources import make_latency_source
+    from hwnas.problem import SearchProblem
+    from hwnas.search import make_searcher
+    from hwnas.search_loop import run_search
+    from hwnas.searchers import SEARCHER_CONFIGS
+
+    table = dash_table(seq, "osuleaf", monkeypatch)
+    source = make_latency_source(seq, DeviceConfig(name=table, kind="profiled"), "osuleaf", None)
+    lat = source.latency(archs(seq, 50))
+    assert lat.std() > 0  # kernels cost differently in the table: the objective is not flat
+    problem = SearchProblem(seq, source, float(np.median(lat)))
+    evals = run_search(problem, ArchFunctionAccuracy(seq, 10), make_searcher(SEARCHER_CONFIGS[name](), problem, 0)).history
+    assert len(evals) == 10 and len({e.arch for e in evals}) == 10 and all(isinstance(e.arch, DashArch) for e in evals)
+
+
+def test_search_with_training_then_export_on_osuleaf(tmp_path, monkeypatch):
+    """`hwnas-search space=dash dataset=osuleaf evaluator=train` (device: this machine by default,
+    its table synthetic to keep CI fast), then `hwnas-export`: real training, real ONNX checked
+    against torch, test accuracy of the ONNX model equal to the search's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from test_search_app import REPO, run_app
+    from conftest import read_rows
+
+    space = DashSpace(dims=1, width=4)
+    table = dash_table(space, "osuleaf", monkeypatch)
+    run = tmp_path / "run"
+    r = run_app("space=dash", "space.width=4", "dataset=osuleaf", "evaluator=train", "searcher=random",
+                "budget.queries=2", "evaluator.epochs=1", "evaluator.train_subset=48", "output.progress=false",
+                "output.plot=false", f"hydra.run.dir={run}", timeout=600)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["space"] == "dash" and summary["device"] == table and summary["queries"] == 2
+    config = json.loads((run / "config.json").read_text())["space"]
+    assert config == {"name": "dash", "dims": 1, "width": 4, "depth": 1, "kernels": [3, 5, 7, 9],
+                      "dilations": [1, 3, 7, 15]}
+    front = {row["arch"]: float(row["test_accuracy"]) for row in read_rows(run / "pareto.csv")}
+    for arch in front:
+        space.parse(arch)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "hwnas.apps.export", f"run={run}", "progress=false", "plot=false"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert {m["arch"] for m in manifest["models"]} == set(front)
+    for m in manifest["models"]:
+        assert m["status"] == "ok" and m["io"]["inputs"][0]["shape"][1:] == [1, 1, 427]
+        assert m["accuracy"]["onnx_test_accuracy"] == pytest.approx(front[m["arch"]], abs=0.5)
+
+
+def test_image_data_on_a_sequence_space_is_one_line(tmp_path):
+    from test_search_app import run_app
+
+    r = run_app("space=dash", "space.dims=1", "dataset=digits", "evaluator=train", "budget.queries=1",
+                "output.progress=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "set space.dims=2" in r.stderr.strip().splitlines()[-1]
