@@ -250,6 +250,31 @@ def test_real_profile_times_every_candidate_conv_and_predicts(tmp_path):
     assert entry(9, 7) > entry(3, 1)
 
 
+def test_hwnas_profile_builds_the_space_of_the_datasets_kind(monkeypatch, tmp_path):
+    """`hwnas-profile space=dash dataset=osuleaf` profiles the 1-D space (dims from the dataset),
+    dataset=fashion_mnist the 2-D one (the timing itself is replaced: what is checked is the space)."""
+    import hwnas.profiling.profiler as profiler
+    from hwnas.apps.profile import run_profile
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_profile(space, dataset, *args, **kwargs):
+        seen.append((space.kind(dataset), space.n_layers(dataset)))
+        raise Stop
+
+    monkeypatch.setattr(profiler, "profile", fake_profile)
+    for ds in ("osuleaf", "fashion_mnist"):
+        cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), space="dash", dataset=ds, out_dir=str(tmp_path / ds),
+                            progress=False, plot=False)
+        with pytest.raises(Stop):
+            run_profile(cfg)
+    assert seen == [("1d", 9), ("2d", 7)]
+
+
 def dash_table(space, dataset, monkeypatch):
     """A synthetic (not timed) table under this machine's default name in the user's tables."""
     import profile_fixture
