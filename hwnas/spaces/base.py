@@ -216,7 +216,7 @@ def require_profilable(space: SearchSpace, what: str) -> ProfilableSpace:
     if not isinstance(space, ProfilableSpace):
         from hwnas.errors import ConfigError
 
-        raise ConfigError(f"{what} needs a space that lists its operations (a profilable space: nb201, mbv3); "
+        raise ConfigError(f"{what} needs a space that lists its operations (a profilable space: nb201, mbv3, dash); "
                           f"space {space.name!r} does not")
     return space
 
