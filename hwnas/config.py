@@ -210,7 +210,7 @@ def register_resolvers() -> None:
 
 def input_dims(dataset: str) -> int:
     """1 for a dataset of sequences (input height 1), else 2 (space=dash's `dims`)."""
-    from hwnas.spaces.dash import input_dims as dims
+    from hwnas.datasets.base import input_dims as dims
 
     return dims(str(dataset))
 

@@ -103,6 +103,17 @@ def known_geometry(name: str) -> tuple[tuple[int, int, int], int]:
                       f"<name>-<C>x<H>x<W>-c<classes> (e.g. npz-3x32x32-c5 for your own data)")
 
 
+def input_dims(name: str) -> int:
+    """1 when a dataset name's known geometry has height 1 (sequences, stored (C, 1, L)), else 2;
+    also 2 for a dataset whose geometry comes from its files (npz, image_folder). space=dash's
+    `dims` default (the config resolver `hwnas_input_dims`)."""
+    try:
+        (_, h, _), _ = known_geometry(str(name))
+    except ConfigError:
+        return 2
+    return 1 if h == 1 else 2
+
+
 def load_dataset(cfg, seed: int = 0) -> Splits:
     """The configured dataset's splits (`cfg`: DatasetConfig), checked."""
     return DATASETS.get(cfg.name)(cfg, seed)

@@ -25,28 +25,17 @@ from typing import Sequence
 
 import numpy as np
 
+from hwnas.datasets.base import input_dims  # noqa: F401  (re-exported: the dims default)
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.spaces import SPACES
 from hwnas.spaces.base import Arch, OpSpec, ProfilableSpace
-from hwnas.spaces.dash_net import KINDS, conv_slots, out_size
+from hwnas.spaces.dash_plan import KINDS, conv_slots, out_size
 
 # DASH's code (src/task_configs.py): kernels 3, 5, 7, 9 and dilations 1, 3, 7, 15 for a new task
 # and for its 2-D tasks; its 1-D tasks use kernels 3, 7, 11, 15, 19 (space.kernels=[3,7,11,15,19]).
 KERNELS = (3, 5, 7, 9)
 DILATIONS = (1, 3, 7, 15)
 _CHOICE = re.compile(r"^k(\d+)d(\d+)$")
-
-
-def input_dims(dataset: str) -> int:
-    """1 when the dataset's known geometry has height 1 (sequences), else 2 (also for a dataset
-    whose geometry comes from its files: npz, image_folder; set space.dims=1 for your own sequences)."""
-    from hwnas.datasets.base import known_geometry
-
-    try:
-        (_, h, _), _ = known_geometry(str(dataset))
-    except ConfigError:
-        return 2
-    return 1 if h == 1 else 2
 
 
 @dataclass(frozen=True, order=True)
