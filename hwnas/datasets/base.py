@@ -55,6 +55,9 @@ DATASETS: Registry[Callable[..., Splits]] = Registry("dataset", lazy={
     "fashion_mnist": "hwnas.datasets.fashion_mnist",
     "image_folder": "hwnas.datasets.image_folder",
     "npz": "hwnas.datasets.npz",
+    "osuleaf": "hwnas.datasets.sequences",
+    "plaid": "hwnas.datasets.sequences",
+    "fashion_mnist_seq": "hwnas.datasets.sequences",
 })
 
 # (C, H, W), classes of every dataset whose networks have a fixed geometry: the public
@@ -67,6 +70,10 @@ GEOMETRY: dict[str, tuple[tuple[int, int, int], int]] = {
     "ninapro": ((1, 16, 52), 18),
     "digits": ((1, 8, 8), 10),
     "fashion_mnist": ((1, 28, 28), 10),
+    # sequences, stored as (C, 1, L) (hwnas/datasets/sequences.py)
+    "osuleaf": ((1, 1, 427), 6),
+    "plaid": ((1, 1, 1344), 11),
+    "fashion_mnist_seq": ((1, 1, 784), 10),
 }
 
 
@@ -94,6 +101,17 @@ def known_geometry(name: str) -> tuple[tuple[int, int, int], int]:
         return (c, h, w), k
     raise ConfigError(f"no network geometry for dataset {name!r}; known: {', '.join(GEOMETRY)}, or "
                       f"<name>-<C>x<H>x<W>-c<classes> (e.g. npz-3x32x32-c5 for your own data)")
+
+
+def input_dims(name: str) -> int:
+    """1 when a dataset name's known geometry has height 1 (sequences, stored (C, 1, L)), else 2;
+    also 2 for a dataset whose geometry comes from its files (npz, image_folder). space=dash's
+    `dims` default (the config resolver `hwnas_input_dims`)."""
+    try:
+        (_, h, _), _ = known_geometry(str(name))
+    except ConfigError:
+        return 2
+    return 1 if h == 1 else 2
 
 
 def load_dataset(cfg, seed: int = 0) -> Splits:

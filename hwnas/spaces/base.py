@@ -63,6 +63,12 @@ class SearchSpace(ABC):
             kwargs[key] = typ(value)
         return cls(data_dir=data_dir, **kwargs)
 
+    @classmethod
+    def defaults_for(cls, dataset: str) -> dict:
+        """Space parameters that follow the dataset (hwnas-profile builds the space with them):
+        none here; dash's input dims."""
+        return {}
+
     # --- identity -------------------------------------------------------------------
     @abstractmethod
     def parse(self, text: str) -> Arch:
@@ -210,7 +216,7 @@ def require_profilable(space: SearchSpace, what: str) -> ProfilableSpace:
     if not isinstance(space, ProfilableSpace):
         from hwnas.errors import ConfigError
 
-        raise ConfigError(f"{what} needs a space that lists its operations (a profilable space: nb201, mbv3); "
+        raise ConfigError(f"{what} needs a space that lists its operations (a profilable space: nb201, mbv3, dash); "
                           f"space {space.name!r} does not")
     return space
 
