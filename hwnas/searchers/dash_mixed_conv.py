@@ -1,0 +1,154 @@
+"""DASH's mixed convolution: one layer's candidates (kernel k, dilation d) weighted by
+softmax(alpha), computed two ways that give the same numbers.
+
+`FourierMixedConv` (the paper's): a convolution is linear in its kernel, so the softmax-weighted
+sum of the candidates' convolutions equals one convolution with the weighted sum of their
+kernels, each dilated (zeros between taps) and zero-padded, centred, to the largest span
+S = max d*(k-1)+1. That one kernel is applied through the FFT, whose cost does not grow with
+the kernel's size: the mixture costs about one convolution, whatever the number of candidates.
+
+`NaiveMixedConv` (the baseline the paper compares to): every candidate's convolution run on its
+own, the outputs summed with the same weights.
+
+Both take (N, c_in, L) in 1-D and (N, c_in, H, W) in 2-D, pad 'same' (each candidate's own
+padding d*(k-1)//2, equal to centring it in the span) and give (N, c_out, ceil(L/stride)...).
+Stride: the FFT path computes the stride-1 output and keeps every stride-th sample, as the
+authors' code does (a strided same-padded convolution is exactly that subsample).
+Every candidate has its own weights, as in the authors' code; the architecture logits `alpha`
+belong to the layer.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+Candidate = tuple[int, int]  # (kernel, dilation)
+
+
+def span(kernel: int, dilation: int) -> int:
+    """Receptive field of one dilated kernel along one axis."""
+    return dilation * (kernel - 1) + 1
+
+
+def _check(dims: int, candidates: Sequence[Candidate], stride: int) -> list[Candidate]:
+    cands = [(int(k), int(d)) for k, d in candidates]
+    if dims not in (1, 2):
+        raise ValueError(f"a mixed convolution is 1-D or 2-D, got dims={dims}")
+    if not cands:
+        raise ValueError("a mixed convolution needs at least one (kernel, dilation) candidate")
+    for k, d in cands:
+        if k < 1 or k % 2 == 0 or d < 1:
+            # an even kernel has no centre: 'same' padding would shift it against the odd ones
+            raise ValueError(f"candidate (kernel={k}, dilation={d}): kernels must be odd and >= 1, dilations >= 1")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    return cands
+
+
+class _MixedConvBase(nn.Module):
+    def __init__(self, dims: int, c_in: int, c_out: int, candidates: Sequence[Candidate], stride: int = 1):
+        super().__init__()
+        self.dims, self.c_in, self.c_out, self.stride = dims, int(c_in), int(c_out), int(stride)
+        self.candidates = _check(dims, candidates, self.stride)
+        self.weights = nn.ParameterList()
+        for k, _ in self.candidates:
+            w = torch.empty(self.c_out, self.c_in, *([k] * dims))
+            nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")  # as torch's conv nets (ResNet)
+            self.weights.append(nn.Parameter(w))
+        # Architecture logits: zero = uniform mixture at the start, as DARTS and DASH (~1e-3 noise there).
+        self.alpha = nn.Parameter(torch.zeros(len(self.candidates)))
+
+    def probs(self) -> torch.Tensor:
+        return torch.softmax(self.alpha, dim=0)
+
+    def chosen(self) -> Candidate:
+        """The candidate with the largest logit (the discretised layer)."""
+        return self.candidates[int(torch.argmax(self.alpha.detach()))]
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, c_in={self.c_in}, c_out={self.c_out}, stride={self.stride}, candidates={self.candidates}"
+
+
+class NaiveMixedConv(_MixedConvBase):
+    """sum_i softmax(alpha)_i * conv(x, w_i, dilation d_i): one convolution per candidate."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = F.conv1d if self.dims == 1 else F.conv2d
+        p = self.probs()
+        out = None
+        for i, (k, d) in enumerate(self.candidates):
+            y = p[i] * conv(x, self.weights[i], stride=self.stride, padding=d * (k - 1) // 2, dilation=d)
+            out = y if out is None else out + y
+        return out
+
+
+class FourierMixedConv(_MixedConvBase):
+    """The same mixture as NaiveMixedConv, as one convolution with the mixed kernel, via FFT."""
+
+    def __init__(self, dims: int, c_in: int, c_out: int, candidates: Sequence[Candidate], stride: int = 1):
+        super().__init__(dims, c_in, c_out, candidates, stride)
+        self.span = max(span(k, d) for k, d in self.candidates)
+        # Where each candidate's taps land inside the span (centred): buffers, so .to(device) moves them.
+        for i, (k, d) in enumerate(self.candidates):
+            off = (self.span - span(k, d)) // 2
+            self.register_buffer(f"_taps{i}", off + d * torch.arange(k), persistent=False)
+
+    def mixed_kernel(self) -> torch.Tensor:
+        """(c_out, c_in, S[, S]): sum_i p_i * (w_i dilated and centred in the span)."""
+        p = self.probs()
+        S, lead = self.span, (self.c_out, self.c_in)
+        out = None
+        for i in range(len(self.candidates)):
+            taps = getattr(self, f"_taps{i}")
+            w = p[i] * self.weights[i]
+            # scatter the taps axis by axis (last first): (.., k, k) -> (.., k, S) -> (.., S, S)
+            for axis in range(-1, -self.dims - 1, -1):
+                shape = list(w.shape)
+                shape[axis] = S
+                w = w.new_zeros(shape).index_add(axis, taps, w)
+            out = w if out is None else out + w
+        return out.reshape(*lead, *([S] * self.dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.mixed_kernel()
+        pad = (self.span - 1) // 2
+        size = x.shape[2:]
+        # Padded by the span's half-width on each side: a circular correlation of length L + 2*pad
+        # then never wraps for the L outputs kept, so it equals the zero-padded one.
+        n = [s + 2 * pad for s in size]
+        dims = tuple(range(2, 2 + self.dims))
+        xp = F.pad(x, [pad, pad] * self.dims)
+        X = torch.fft.rfftn(xp, s=n, dim=dims)
+        K = torch.fft.rfftn(kernel, s=n, dim=dims)
+        # Cross-correlation (what conv layers compute) = product with the kernel's conjugate;
+        # the channel sum is one contraction per frequency.
+        eq = "bcl,ocl->bol" if self.dims == 1 else "bchw,ochw->bohw"
+        Y = torch.einsum(eq, X, K.conj())
+        y = torch.fft.irfftn(Y, s=n, dim=dims)
+        index = tuple(slice(0, s, self.stride) for s in size)
+        return y[(..., *index)].contiguous()
+
+
+def mixed_conv(kind: str, dims: int, c_in: int, c_out: int, candidates: Sequence[Candidate],
+               stride: int = 1) -> _MixedConvBase:
+    """A mixed convolution by kind: 'fourier' (DASH) or 'naive' (one conv per candidate)."""
+    cls = {"fourier": FourierMixedConv, "naive": NaiveMixedConv}.get(kind)
+    if cls is None:
+        raise ValueError(f"mixed convolution kind must be fourier or naive, got {kind!r}")
+    return cls(dims, c_in, c_out, candidates, stride)
+
+
+def copy_weights(src: _MixedConvBase, dst: _MixedConvBase) -> None:
+    """dst gets src's candidate weights and logits (to compare the two kinds on equal terms)."""
+    dst.load_state_dict(src.state_dict(), strict=False)
+
+
+def expected_cost(layer: _MixedConvBase, cost: torch.Tensor) -> torch.Tensor:
+    """softmax(alpha) . cost: the layer's expected cost (e.g. latency) under the mixture."""
+    return torch.dot(layer.probs(), cost.to(layer.alpha.dtype))
+
+
+__all__ = ["Candidate", "FourierMixedConv", "NaiveMixedConv", "mixed_conv", "copy_weights", "expected_cost", "span"]
