@@ -21,11 +21,12 @@ def _pair(dims: int, stride: int, seed: int = 0):
     return fourier, naive
 
 
-@pytest.mark.parametrize("dims,shape", [(1, (2, 3, 23)), (2, (2, 3, 12, 9))])
+@pytest.mark.parametrize("dims,shape", [(1, (2, 3, 23)), (1, (2, 3, 6)), (2, (2, 3, 12, 9))])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_fourier_mixture_equals_the_sum_of_candidate_convolutions(dims, shape, stride):
     """Forward and every gradient (input, each candidate's weights, the logits) agree with the
-    naive mixture to float64 round-off, odd and even lengths, stride 1 and 2."""
+    naive mixture to float64 round-off, odd and even lengths, stride 1 and 2, and inputs shorter
+    than the largest span (the kernel is cropped to 2L-1 there)."""
     fourier, naive = _pair(dims, stride)
     x = torch.randn(*shape, dtype=torch.double)
     xs = [x.clone().requires_grad_(True) for _ in range(2)]
