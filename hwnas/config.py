@@ -21,6 +21,13 @@ class SpaceConfig:
     channels: int = 16  # C of the first stage (NAS-Bench-201: 16)
     cells_per_stage: int = 5  # N (NAS-Bench-201: 5)
     width_mult: float = 1.0  # mbv3: scales every channel count (rounded to multiples of 8)
+    # dash (hwnas/spaces/dash.py): input dims (1: sequences, 2: images; conf/space/dash.yaml takes it
+    # from the dataset), backbone width and blocks per stage, each convolution's kernel and dilation sets
+    dims: int = 2
+    width: int = 16
+    depth: int = 1
+    kernels: list = field(default_factory=lambda: [3, 5, 7, 9])
+    dilations: list = field(default_factory=lambda: [1, 3, 7, 15])
 
 
 @dataclass
@@ -198,6 +205,14 @@ def this_machine_table(space: str = "nb201", dataset: str = "cifar10", width_mul
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("hwnas_budget", budget_label, replace=True)
     OmegaConf.register_new_resolver("hwnas_this_machine", this_machine_table, replace=True)
+    OmegaConf.register_new_resolver("hwnas_input_dims", input_dims, replace=True)
+
+
+def input_dims(dataset: str) -> int:
+    """1 for a dataset of sequences (input height 1), else 2 (space=dash's `dims`)."""
+    from hwnas.spaces.dash import input_dims as dims
+
+    return dims(str(dataset))
 
 
 def store_schemas() -> None:

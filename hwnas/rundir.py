@@ -213,6 +213,11 @@ def check_rebuildable(run_dir: Path, cfg: dict | None) -> None:
                         f"exactly; {RERUN}")
     for key, typ in SPACES.get(name).params.items():
         value = space[key]
+        if typ is tuple:  # a list of positive integers (dash's kernel and dilation sets)
+            if not (isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool)
+                                                              and v > 0 for v in value)):
+                raise DataError(f"{path}: space.{key}={value!r} is not a list of positive integers; {RERUN}")
+            continue
         kinds = (int, float) if typ is float else (typ,)
         if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
             raise DataError(f"{path}: space.{key}={value!r} is not a positive {'integer' if typ is int else 'number'}; "

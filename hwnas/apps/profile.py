@@ -154,7 +154,8 @@ def run_profile(cfg: ProfileConfig, space=None):
             raise ConfigError(f"width_mult={cfg.width_mult}: space {cfg.space} has no width (spaces with one: mbv3)")
         from hwnas.config import SpaceConfig
 
-        space = cls.from_config(SpaceConfig(name=cfg.space, **({"width_mult": cfg.width_mult} if cfg.width_mult else {})))
+        space = cls.from_config(SpaceConfig(name=cfg.space, **({"width_mult": cfg.width_mult} if cfg.width_mult else {}),
+                                            **cls.defaults_for(cfg.dataset)))
     space = require_profilable(space, "hwnas-profile")
     shape = list(space.input_shape(cfg.dataset))  # an unknown dataset fails here, before any timing
     runner = make_runner(cfg)

@@ -67,6 +67,10 @@ GEOMETRY: dict[str, tuple[tuple[int, int, int], int]] = {
     "ninapro": ((1, 16, 52), 18),
     "digits": ((1, 8, 8), 10),
     "fashion_mnist": ((1, 28, 28), 10),
+    # sequences, stored as (C, 1, L) (hwnas/datasets/sequences.py)
+    "osuleaf": ((1, 1, 427), 6),
+    "plaid": ((1, 1, 1344), 11),
+    "fashion_mnist_seq": ((1, 1, 784), 10),
 }
 
 

@@ -13,6 +13,7 @@ it is measured here first with quick settings (QUICK_PROFILE), said on one line.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -83,7 +84,8 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
                 warnings.warn(f"latency table {path} was measured on other hardware or software than this machine "
                               f"({'; '.join(diff)}); its latencies describe that device", stacklevel=2)
     fp = table.fingerprint
-    want = {k: getattr(space, k) for k in type(space).params}
+    # as the table's JSON holds them (a tuple parameter reads back as a list)
+    want = json.loads(json.dumps({k: getattr(space, k) for k in type(space).params}))
     if not is_tabular(space) and fp.get("space_params") not in (None, want):
         raise ConfigError(f"latency table {path} was profiled for space {space.name} with {fp['space_params']}, not "
                           f"{want}; pick the table measured at these settings")

@@ -18,7 +18,7 @@ from hwnas.spaces.base import (  # noqa: F401
 )
 
 # name -> module that registers it (imported on first SPACES.get)
-SPACE_MODULES = {"nb201": "hwnas.spaces.nb201", "mbv3": "hwnas.spaces.mbv3"}
+SPACE_MODULES = {"nb201": "hwnas.spaces.nb201", "mbv3": "hwnas.spaces.mbv3", "dash": "hwnas.spaces.dash"}
 SPACES: Registry[type[SearchSpace]] = Registry("space", lazy=SPACE_MODULES)
 
 from hwnas.spaces.nb201 import NB201Arch, NB201Space  # noqa: E402,F401  (re-exported; registers nb201)

@@ -63,6 +63,12 @@ class SearchSpace(ABC):
             kwargs[key] = typ(value)
         return cls(data_dir=data_dir, **kwargs)
 
+    @classmethod
+    def defaults_for(cls, dataset: str) -> dict:
+        """Space parameters that follow the dataset (hwnas-profile builds the space with them):
+        none here; dash's input dims."""
+        return {}
+
     # --- identity -------------------------------------------------------------------
     @abstractmethod
     def parse(self, text: str) -> Arch:
