@@ -312,9 +312,97 @@ def test_image_folder_errors(tmp_path):
     one_line_error(DataError, "image_folder", r"no class sub-folders \(1 images lie directly in it\)", path=str(flat))
 
 
+# ---------------------------------------------------------------- sequences (hwnas/datasets/sequences.py)
+
+def test_osuleaf_is_the_shipped_ucr_set_as_height_one_images():
+    s = load_dataset(cfg("osuleaf"))
+    assert (s.input_shape, s.num_classes) == GEOMETRY["osuleaf"] == ((1, 1, 427), 6)
+    assert len(s.y_test) == 242 and len(s.y_train) + len(s.y_val) == 200  # its own TEST file; val from TRAIN
+    assert np.bincount(s.y_test).tolist() == [32, 55, 42, 44, 46, 23]  # labels '1'..'6' -> 0..5
+    for x, y in all_splits(s):
+        assert x.dtype == np.float32 and y.dtype == np.int64 and set(np.unique(y)) == set(range(6))
+    assert abs(float(s.x_train.mean())) < 1e-5 and abs(float(s.x_train.std()) - 1) < 1e-4
+    again = DATASETS.get("osuleaf")(cfg("osuleaf"), 5)
+    assert again.digest() == s.digest()  # the search seed does not move the splits
+    assert DATASETS.get("osuleaf")(cfg("osuleaf", split_seed=1), 0).digest() != s.digest()
+
+
+def test_plaid_pads_unequal_series_with_zeros_to_its_longest():
+    from hwnas.datasets.sequences import PLAID_CLASSES, PLAID_LENGTH, read_ucr
+
+    s = load_dataset(cfg("plaid"))
+    assert (s.input_shape, s.num_classes) == GEOMETRY["plaid"] == ((1, 1, PLAID_LENGTH), 11)
+    assert s.class_names == PLAID_CLASSES and len(s.y_test) == 537
+    # label '10' is the 11th class by number (not after '1' by spelling): 13 washing machines in TEST
+    assert np.bincount(s.y_test)[10] == 13 and s.class_names[10] == "washing machine"
+    raw, _ = read_ucr("plaid", "test")
+    lengths = [r.shape[1] for r in raw]
+    assert max(lengths) <= PLAID_LENGTH and min(lengths) < PLAID_LENGTH
+    i = int(np.argmin(lengths))
+    tail = s.x_test[i, 0, 0, lengths[i]:]  # raw zeros, standardised with the training statistics
+    assert len(tail) > 0 and np.allclose(tail, tail[0]) and not np.allclose(s.x_test[i, 0, 0, :lengths[i]], tail[0])
+
+
+def test_fashion_mnist_seq_is_fashion_mnist_row_by_row(tmp_path):
+    folder = str(fashion_folder(tmp_path, gz=True))
+    img, seq = load_dataset(cfg("fashion_mnist", path=folder)), load_dataset(cfg("fashion_mnist_seq", path=folder))
+    assert (seq.input_shape, seq.num_classes) == GEOMETRY["fashion_mnist_seq"] == ((1, 1, 784), 10)
+    assert seq.class_names == CLASSES
+    for (xi, yi), (xs, ys) in zip(all_splits(img), all_splits(seq)):
+        assert np.array_equal(yi, ys) and np.array_equal(xs.reshape(-1, 1, 28, 28), xi)
+
+
+def test_sequence_sets_without_sktime_say_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sktime", None)  # import sktime -> ImportError
+    monkeypatch.setitem(sys.modules, "sktime.datasets", None)
+    for name in ("osuleaf", "plaid"):
+        msg = one_line_error(ConfigError, name, "ship inside the sktime package, which is not installed")
+        assert "pip install 'hwnas[sequences]'" in msg
+
+
+def fake_ucr(monkeypatch, train, test=None):
+    """read_ucr replaced by given (series, labels): the checks after reading are what is tested."""
+    import hwnas.datasets.sequences as sequences
+
+    monkeypatch.setattr(sequences, "read_ucr", lambda name, split: train if split == "train" else (test or train))
+
+
+def series(n, length, labels=None, value=None):
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(1, length)) if value is None else np.full((1, length), value) for _ in range(n)]
+    return xs, np.array(labels if labels is not None else [str(1 + i % 6) for i in range(n)])
+
+
+@pytest.mark.parametrize("name, train, match", [
+    ("osuleaf", series(24, 400), "series 0 has length 400, expected 427"),
+    ("osuleaf", series(24, 427, value=np.nan), "24 image.s. hold NaN or inf"),
+    ("osuleaf", series(24, 427, labels=["3"] * 24), r"only one class \(3\)"),
+    ("osuleaf", series(24, 427, labels=["a"] * 24), "label 'a' is not a class number"),
+    ("osuleaf", series(24, 427, labels=[str(i % 4) for i in range(24)]), "4 classes in the training file, expected 6"),
+    ("plaid", series(22, 2000, labels=[str(i % 11) for i in range(22)]), "series 0 has length 2000, expected 1..1344"),
+    ("osuleaf", ([np.zeros((1, 427)), np.zeros((2, 427))], np.array(["1", "2"])), "different channel counts"),
+])
+def test_bad_sequence_data_is_one_data_error(monkeypatch, name, train, match):
+    fake_ucr(monkeypatch, train)
+    one_line_error(DataError, name, match)
+
+
+def test_plaid_padding_of_short_synthetic_series(monkeypatch):
+    xs = [np.full((1, 10 + i), 5.0) for i in range(22)]
+    fake_ucr(monkeypatch, (xs, np.array([str(i % 11) for i in range(22)])))
+    s = load_dataset(cfg("plaid", val_fraction=0.5))
+    raw = np.concatenate([s.x_train, s.x_val]) if len(s.y_val) else s.x_train
+    assert raw.shape[1:] == (1, 1, 1344)
+    # the values 5 then zeros: after standardisation two levels, the padded one below
+    assert len(np.unique(np.round(raw, 4))) == 2 and (raw[:, 0, 0, 40:] == raw.min()).all()
+
+
 # ---------------------------------------------------------------- configs and the tabular evaluator
 
-@pytest.mark.parametrize("name", ["digits", "fashion_mnist", "image_folder", "npz"])
+@pytest.mark.parametrize("name", ["digits", "fashion_mnist", "image_folder", "npz", "osuleaf", "plaid",
+                                  "fashion_mnist_seq"])
 def test_dataset_yaml_is_a_training_set(name):
     conf = yaml.safe_load((REPO / "hwnas" / "conf" / "dataset" / f"{name}.yaml").read_text())
     assert conf["name"] == name and conf["source"] == "files" and name in DATASETS

@@ -55,6 +55,9 @@ DATASETS: Registry[Callable[..., Splits]] = Registry("dataset", lazy={
     "fashion_mnist": "hwnas.datasets.fashion_mnist",
     "image_folder": "hwnas.datasets.image_folder",
     "npz": "hwnas.datasets.npz",
+    "osuleaf": "hwnas.datasets.sequences",
+    "plaid": "hwnas.datasets.sequences",
+    "fashion_mnist_seq": "hwnas.datasets.sequences",
 })
 
 # (C, H, W), classes of every dataset whose networks have a fixed geometry: the public
