@@ -138,12 +138,27 @@ def test_latency_penalty_moves_every_layer_to_the_cheapest_candidate(seq_task):
     candidate at every layer, so the chosen network's latency is strictly smaller."""
     space, x, y = seq_task
     lat = _span_latency(space)
-    free, paid = _run(space, x, y, 0.0, lat), _run(space, x, y, 20.0, lat)
+    free, paid = _run(space, x, y, 0.0, lat), _run(space, x, y, 200.0, lat)
     cheapest = lat.base_ms + lat.delta_ms.min(axis=1).sum()
     assert paid.chosen_ms == pytest.approx(cheapest)
     assert paid.chosen_ms < free.chosen_ms
     assert paid.expected_ms < free.expected_ms
     assert all(c == (3, 1) for c in paid.choices)
+
+
+def test_relative_lambda_means_the_same_on_a_slower_device(seq_task):
+    """latency_unit=relative divides by the space's latency range: a device 1000x slower (every
+    latency x 1000) gives the very same search; in ms the same lambda pulls 1000x harder."""
+    from hwnas.searchers.dash_supernet import LatencyModel
+
+    space, x, y = seq_task
+    lat = _span_latency(space)
+    slow = LatencyModel(1000 * lat.base_ms, 1000 * lat.delta_ms)
+    a, b = _run(space, x, y, 2.0, lat, epochs=1), _run(space, x, y, 2.0, slow, epochs=1)
+    assert a.choices == b.choices
+    torch.testing.assert_close(torch.tensor(a.probs), torch.tensor(b.probs), rtol=1e-4, atol=1e-6)
+    in_ms = _run(space, x, y, 2.0, slow, epochs=1, latency_unit="ms")
+    assert in_ms.expected_ms < b.expected_ms
 
 
 def test_naive_and_fourier_supernets_search_alike(seq_task):

@@ -122,7 +122,7 @@ class NSGA3Config(NSGA2Config):
     n_partitions: int = bounded(12, min=1)  # Das-Dennis reference directions (2 objectives: 13 directions)
 
 
-DASH_LAMBDAS = (0.0, 0.3, 1.0)  # the default sweep: accuracy only, then two latency pulls
+DASH_LAMBDAS = (0.0, 1.0, 4.0)  # the default sweep: accuracy only, then two latency pulls
 
 
 @dataclass
@@ -130,13 +130,13 @@ class DashConfig:
     """searcher=dash: one supernet search per lambda (ask), its argmax network retrained by the evaluator."""
     name: str = "dash"
     lambdas: list[float] = field(default_factory=lambda: list(DASH_LAMBDAS))  # latency penalty per search, in order
-    latency_unit: str = choice("relative", "relative", "ms")  # relative: E[latency] / the kernel-3 network's; ms: E[latency] in ms
+    latency_unit: str = choice("relative", "relative", "ms")  # relative: E[latency] / (slowest - fastest network); ms: in ms
     budget_weight: float = bounded(10.0, min=0)  # under a latency budget: + weight * max(0, E[latency] - budget); 0: off
-    epochs: int = bounded(3, min=1)  # supernet epochs per lambda
+    epochs: int = bounded(10, min=1)  # supernet epochs per lambda (the architecture moves once per batch)
     warmup_epochs: int = bounded(0, min=0, max="epochs", max_open=True)  # first epochs train the weights only
     batch_size: int = bounded(64, min=2)
     lr: float = bounded(3e-3, min=0, min_open=True)  # weights (AdamW, cosine decay)
-    arch_lr: float = bounded(0.05, min=0, min_open=True)  # architecture logits (Adam)
+    arch_lr: float = bounded(0.1, min=0, min_open=True)  # architecture logits (Adam): a short search needs a large step
     weight_decay: float = bounded(5e-4, min=0)
     train_subset: int = bounded(1000, min=0)  # supernet trains on the first N of the evaluator's training data; 0: all of it
     mixture: str = choice("fourier", "fourier", "naive")  # fourier: DASH's FFT mixture; naive: one conv per candidate (same result, slower)

@@ -132,11 +132,16 @@ class FourierMixedConv(_MixedConvBase):
         X = torch.fft.rfftn(xp, s=n, dim=dims)
         K = torch.fft.rfftn(kernel, s=n, dim=dims)
         # Cross-correlation (what conv layers compute) = product with the kernel's conjugate, and
-        # the channel sum a matrix product per frequency: (F, B, C) @ (F, C, O).
+        # the channel sum a matrix product per frequency: (F, B, C) @ (F, C, O). In real numbers,
+        # one batched matmul [Xr Xi] @ [[Kr -Ki] [Ki Kr]] = [Yr Yi] (with conj(K)): torch's complex
+        # bmm on CPU loops over the batch in Python-visible copies, ~10x slower.
         b, f = X.shape[0], X.shape[2:]
-        Xf = X.reshape(b, self.c_in, -1).permute(2, 0, 1)
-        Kf = K.conj().reshape(self.c_out, self.c_in, -1).permute(2, 1, 0)
-        Y = torch.matmul(Xf, Kf).permute(1, 2, 0).reshape(b, self.c_out, *f)
+        Xf = X.reshape(b, self.c_in, -1).permute(2, 0, 1)  # (F, B, C)
+        Kf = K.reshape(self.c_out, self.c_in, -1).permute(2, 1, 0)  # (F, C, O)
+        A = torch.cat([Xf.real, Xf.imag], dim=2)
+        M = torch.cat([torch.cat([Kf.real, -Kf.imag], dim=2), torch.cat([Kf.imag, Kf.real], dim=2)], dim=1)
+        R = torch.bmm(A, M)  # (F, B, 2 * O)
+        Y = torch.complex(R[..., :self.c_out], R[..., self.c_out:]).permute(1, 2, 0).reshape(b, self.c_out, *f)
         y = torch.fft.irfftn(Y, s=n, dim=dims)
         index = tuple(slice(0, s, self.stride) for s in size)
         return y[(..., *index)].contiguous()

@@ -17,8 +17,9 @@ everywhere) according to the run's latency source. For a profiled table (an addi
 calibrated linearly) delta_l[c] is the calibration slope times (table cost of conv_spec(l, c)
 - table cost of conv_spec(l, reference)), so E[latency] is exactly the predicted latency of the
 network the mixture is an average of. With `latency_unit=relative` the penalty is divided by
-the reference network's latency, so lambda means "loss per 100 % of the reference latency"
-and one sweep of lambdas suits every device. Under a latency budget (`constraints`) every
+the latency range of the space (slowest network - fastest network, both under this model), so
+lambda = 1 prices the whole range at one nat of cross-entropy and one sweep of lambdas suits
+every device and task. Under a latency budget (`constraints`) every
 search also pays budget_weight * max(0, E[latency] - budget) (same unit), so even lambda = 0
 is pulled under the budget rather than proposing a network the front must drop.
 """
@@ -60,6 +61,15 @@ class LatencyModel:
     def expected(self, probs: Sequence[torch.Tensor]) -> torch.Tensor:
         d = torch.as_tensor(self.delta_ms, dtype=probs[0].dtype, device=probs[0].device)
         return self.base_ms + sum(torch.dot(p, d[i]) for i, p in enumerate(probs))
+
+    @property
+    def fastest_ms(self) -> float:
+        """The fastest network of the space under this model: the cheapest candidate everywhere."""
+        return float(self.base_ms + self.delta_ms.min(axis=1).sum())
+
+    @property
+    def slowest_ms(self) -> float:
+        return float(self.base_ms + self.delta_ms.max(axis=1).sum())
 
     def of_choices(self, index: Sequence[int]) -> float:
         """Latency of a discrete network (candidate index per layer) under this additive model."""
@@ -158,7 +168,9 @@ def search_supernet(model_fn: Callable[[], tuple[nn.Module, list[nn.Module]]], x
     """Train the supernet `model_fn()` builds (under `seed`) jointly on (x, y) with penalty
     `lam`; return the argmax network. `progress(epoch, loss, expected_ms, images)` per batch."""
     t0 = time.perf_counter()
-    scale = lat.base_ms if s.latency_unit == "relative" else 1.0
+    # relative: lambda = 1 prices going from the fastest network of the space to the slowest at one
+    # nat of cross-entropy, whatever the device (the offset of the fastest changes no gradient).
+    scale = max(lat.slowest_ms - lat.fastest_ms, 1e-9) if s.latency_unit == "relative" else 1.0
     with seeded(seed):  # the same initial supernet and batch order for every lambda of a sweep
         model, layers = model_fn()
         model = model.to(device)
