@@ -98,30 +98,38 @@ class FourierMixedConv(_MixedConvBase):
             off = (self.span - span(k, d)) // 2
             self.register_buffer(f"_taps{i}", off + d * torch.arange(k), persistent=False)
 
-    def mixed_kernel(self) -> torch.Tensor:
-        """(c_out, c_in, S[, S]): sum_i p_i * (w_i dilated and centred in the span)."""
+    def mixed_kernel(self, keep: Sequence[int] | None = None) -> torch.Tensor:
+        """(c_out, c_in, K1[, K2]): sum_i p_i * (w_i dilated and centred in the span S), cropped
+        to the central keep[a] taps of each axis (default: the whole span)."""
         p = self.probs()
-        S, lead = self.span, (self.c_out, self.c_in)
+        S = self.span
+        keep = [S] * self.dims if keep is None else [int(k) for k in keep]
         out = None
         for i in range(len(self.candidates)):
             taps = getattr(self, f"_taps{i}")
             w = p[i] * self.weights[i]
-            # scatter the taps axis by axis (last first): (.., k, k) -> (.., k, S) -> (.., S, S)
-            for axis in range(-1, -self.dims - 1, -1):
+            # scatter the taps axis by axis (last first): (.., k, k) -> (.., k, K2) -> (.., K1, K2);
+            # taps outside the crop are dropped before anything of the span's size is allocated
+            for j, axis in enumerate(range(-1, -self.dims - 1, -1)):
+                size = keep[self.dims - 1 - j]
+                t = taps - (S - size) // 2
+                inside = (t >= 0) & (t < size)
+                if not bool(inside.all()):
+                    w = w.index_select(axis, torch.nonzero(inside).flatten())
+                    t = t[inside]
                 shape = list(w.shape)
-                shape[axis] = S
-                w = w.new_zeros(shape).index_add(axis, taps, w)
+                shape[axis] = size
+                w = w.new_zeros(shape).index_add(axis, t, w)
             out = w if out is None else out + w
-        return out.reshape(*lead, *([S] * self.dims))
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel = self.mixed_kernel()
         size = tuple(x.shape[2:])
-        # Taps more than L-1 from the centre only ever meet the zero padding: cropping the kernel
-        # to 2L-1 per axis changes no output and shrinks the FFT (a 28x28 input at span 121: 148 -> 82).
+        # Taps more than L-1 from the centre only ever meet the zero padding: the kernel is built
+        # cropped to 2L-1 per axis, which changes no output and shrinks the FFT and the kernel
+        # (a 7x7 input at span 121: 13x13 instead of 121x121 per channel pair).
         keep = [min(self.span, 2 * s - 1) for s in size]
-        crop = tuple(slice((self.span - k) // 2, (self.span - k) // 2 + k) for k in keep)
-        kernel = kernel[(..., *crop)]
+        kernel = self.mixed_kernel(keep)
         pads = [(k - 1) // 2 for k in keep]
         # Padded by the kernel's half-width on each side, a circular correlation of length
         # >= L + 2*pad never wraps for the L outputs kept, so it equals the zero-padded one;
