@@ -188,6 +188,9 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print, w
     t0 = time.perf_counter()
     s = build_setup(cfg)
     searcher = make_searcher(cfg.searcher, s.problem, cfg.seed, progress and cfg.output.progress)
+    bind = getattr(searcher, "bind_run", None)  # a searcher that trains on the data itself (dash)
+    if bind is not None:
+        bind(s.evaluator, run_dir)  # before the run dir is touched: it may refuse the config
     replay = prepare_run_dir(run_dir, cfg, s.space)
     s.evaluator.attach_run_dir(run_dir)
     s.evaluator.show_progress = progress and cfg.output.progress

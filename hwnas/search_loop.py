@@ -101,6 +101,10 @@ def run_search(problem: SearchProblem, evaluator: Evaluator, searcher: Searcher,
                           f"{evaluator.used} of {evaluator.budget} queries", stacklevel=2)
             break
         batch = searcher.ask()
+        done = getattr(searcher, "finished", None)  # a finite searcher (a lambda sweep) says when it is over
+        if not batch and done:
+            reason = done
+            break
         told: list[Evaluation] = []
         new = 0
         for arch in batch:

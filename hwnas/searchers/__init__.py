@@ -11,6 +11,7 @@ from hwnas.searchers import configs
 # name -> module that registers it (imported by SEARCHERS.get), and its config class
 SEARCHER_MODULES = {
     "agnet": "hwnas.searchers.agnet",
+    "dash": "hwnas.searchers.dash",
     "ganas": "hwnas.searchers.ganas",
     "lamoo": "hwnas.searchers.lamoo",
     "lanas": "hwnas.searchers.lanas",
@@ -22,6 +23,7 @@ SEARCHER_MODULES = {
 }
 SEARCHER_CONFIGS = {
     "agnet": configs.AGNetConfig,
+    "dash": configs.DashConfig,
     "ganas": configs.GANASConfig,
     "lamoo": configs.LaMOOConfig,
     "lanas": configs.LaNASConfig,

@@ -6,7 +6,7 @@ module on first use). A searcher module re-exports its config from here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hwnas.searchers.options import bounded, choice
 
@@ -120,6 +120,27 @@ class NSGA2Config:
 class NSGA3Config(NSGA2Config):
     name: str = "nsga3"
     n_partitions: int = bounded(12, min=1)  # Das-Dennis reference directions (2 objectives: 13 directions)
+
+
+DASH_LAMBDAS = (0.0, 1.0, 4.0)  # the default sweep: accuracy only, then two latency pulls
+
+
+@dataclass
+class DashConfig:
+    """searcher=dash: one supernet search per lambda (ask), its argmax network retrained by the evaluator."""
+    name: str = "dash"
+    lambdas: list[float] = field(default_factory=lambda: list(DASH_LAMBDAS))  # latency penalty per search, in order
+    latency_unit: str = choice("relative", "relative", "ms")  # relative: E[latency] / (slowest - fastest network); ms: in ms
+    budget_weight: float = bounded(10.0, min=0)  # under a latency budget: + weight * max(0, E[latency] - budget); 0: off
+    epochs: int = bounded(10, min=1)  # supernet epochs per lambda (the architecture moves once per batch)
+    warmup_epochs: int = bounded(0, min=0, max="epochs", max_open=True)  # first epochs train the weights only
+    batch_size: int = bounded(64, min=2)
+    lr: float = bounded(3e-3, min=0, min_open=True)  # weights (AdamW, cosine decay)
+    arch_lr: float = bounded(0.1, min=0, min_open=True)  # architecture logits (Adam): a short search needs a large step
+    weight_decay: float = bounded(5e-4, min=0)
+    train_subset: int = bounded(1000, min=0)  # supernet trains on the first N of the evaluator's training data; 0: all of it
+    mixture: str = choice("fourier", "fourier", "naive")  # fourier: DASH's FFT mixture; naive: one conv per candidate (same result, slower)
+    threads: int = bounded(0, min=0)  # torch threads while the supernet trains; 0: leave as is
 
 
 @dataclass
