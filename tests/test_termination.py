@@ -74,3 +74,54 @@ def test_criteria_compose_with_or_and_the_first_to_fire_names_the_reason():
 def test_summary_records_why_the_search_stopped(tmp_path):
     summary, _ = run_search_dir(tmp_path, "s", searcher="random", queries=12)
     assert summary["stop_reason"] == "budget: 12 queries"
+
+
+class _Finite:
+    """A searcher with a fixed list to propose (DASH's lambda sweep is one): one per ask, then it
+    says it is finished."""
+
+    steady_state = True
+
+    def __init__(self, archs):
+        self.archs, self.finished = list(archs), None
+
+    def ask(self):
+        if not self.archs:
+            self.finished = "finished: every lambda searched"
+            return []
+        return [self.archs.pop(0)]
+
+    def tell(self, evaluations):
+        pass
+
+
+class _InProcessPool:
+    """WorkerPool's interface, evaluating at once in this process (the loop's logic without Ray)."""
+
+    size = idle = 2
+
+    def __init__(self, evaluator):
+        self.evaluator, self.done = evaluator, []
+
+    def submit(self, key, arch):
+        from hwnas.parallel.pool import Outcome
+
+        self.done.append(Outcome(key, arch, self.evaluator.compute(arch), attempts=1))
+
+    def wait(self):
+        out, self.done = self.done, []
+        return out
+
+
+def test_a_finite_searcher_ends_the_run_with_its_reason_in_both_loops():
+    from hwnas.parallel.loop import run_parallel_search
+
+    cfg = make_search_cfg(searcher="random", queries=50, latency_ms=None, seed=0)
+    s = build_setup(cfg)
+    archs = [s.problem.space.from_index(i) for i in (5, 77, 901)]
+    serial = run_search(s.problem, s.evaluator, _Finite(archs))
+    s = build_setup(cfg)
+    parallel = run_parallel_search(s.problem, s.evaluator, _Finite(archs), _InProcessPool(s.evaluator))
+    for r in (serial, parallel):
+        assert r.reason == "finished: every lambda searched"  # not 200 empty asks and "exhausted"
+        assert [e.arch for e in r.history] == archs

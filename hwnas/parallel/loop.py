@@ -74,6 +74,7 @@ class _ParallelLoop:
         self.keys = itertools.count()
         self.stall, self.ask_had_new, self.asked_once = 0, False, False
         self.reason: Optional[str] = None
+        self.finished: Optional[str] = None  # a finite searcher's reason: stop once the pending are told
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> SearchResult:
@@ -103,7 +104,7 @@ class _ParallelLoop:
                     self._tell(self.told)
                     self.told = []
         if self.reason is None:
-            self.reason = f"budget: {self.evaluator.budget} queries"
+            self.reason = self.finished or f"budget: {self.evaluator.budget} queries"
         hist = self.state.history
         return SearchResult(hist, front_of(hist), self.state.n_queries, self.reason, time.perf_counter() - t0)
 
@@ -116,7 +117,7 @@ class _ParallelLoop:
     def _top_up(self) -> None:
         """Ask and hand out work while the rule allows: a steady-state searcher keeps N pending,
         a batch searcher's batch fills every idle worker and the next ask waits for its tell."""
-        while True:
+        while self.finished is None:
             if not self.queue:
                 if not self.steady and (self.pending or self.told):
                     return
@@ -133,6 +134,9 @@ class _ParallelLoop:
                     return
                 batch = self.searcher.ask()
                 self.asked_once, self.ask_had_new = True, False
+                if not batch and getattr(self.searcher, "finished", None):
+                    self.finished = self.searcher.finished  # as one by one (search_loop)
+                    return
                 if not batch:
                     if not self.steady:
                         self._tell([])  # as one by one: every ask round ends with a tell
