@@ -267,6 +267,19 @@ def meta_train(ops: np.ndarray, tasks: dict[str, np.ndarray], devices: dict[str,
 
     from hwnas.seeding import seeded
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small matrices: one thread is fastest, and busy machines stay usable
+    try:
+        return _meta_train(ops, tasks, devices, settings, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _meta_train(ops, tasks, devices, settings: D2ASettings, seed: int, progress) -> dict:
+    import torch
+
+    from hwnas.seeding import seeded
+
     if not tasks or not devices:
         raise HwnasError("metad2a meta-training needs at least one source task and one source device")
     s = settings

@@ -1,9 +1,10 @@
 """What searcher=metad2a learns from: the benchmark's tasks and devices minus the target's.
 
-Source tasks: NAS-Bench-201's cifar10, cifar100, ImageNet16-120 (nb201_accuracy.csv) and the
-HW-NAS-Bench-360 tasks ninapro and darcy (nb360_pi5.csv; darcy's metric is an error, so its
-score is its negation). The Pi 5 file's cifar100 is NB-201's CIFAR-100 again (Spearman 0.999
-with it), so it is never a task of its own. Source devices: the columns of nb201_latency_ms.csv.
+Source tasks: NAS-Bench-201's cifar10, cifar100, ImageNet16-120 (nb201_accuracy.csv). The Pi 5
+file's tasks are not used: its cifar100 is NB-201's CIFAR-100 again (Spearman 0.999), and darcy's
+metric runs against its documentation (said to be an error, lower better, yet it rises with the
+CIFAR accuracies, Spearman +0.5), so its direction is not known well enough to learn from
+(docs/metad2a.md). Source devices: the columns of nb201_latency_ms.csv.
 The target task (every source of that name) and the target device (its column) are left out
 before anything is trained, and the model records the sources it used.
 """
@@ -15,28 +16,18 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 
-PI5_SOURCE_TASKS = ("ninapro", "darcy")  # metric direction: darcy is lower-better
-LOWER_IS_BETTER = {"darcy"}
-
-
 def benchmark_tasks() -> tuple[str, ...]:
     from hwnas.data.nb201 import NB201_DATASETS
 
-    return (*NB201_DATASETS, *PI5_SOURCE_TASKS)
+    return NB201_DATASETS
 
 
 def task_scores(data_dir, names) -> dict[str, np.ndarray]:
-    """name -> score of every architecture (index order), higher better."""
-    from hwnas.data.nb201 import NB201_DATASETS, load_accuracy, load_pi5
+    """name -> test accuracy of every architecture (index order), higher better."""
+    from hwnas.data.nb201 import load_accuracy
 
-    out = {}
-    for name in names:
-        if name in NB201_DATASETS:
-            y = load_accuracy(data_dir)[name].to_numpy(float)
-        else:  # accuracy does not depend on the framework the Pi 5 ran it with
-            y = load_pi5(data_dir, "onnx", name)["accuracy"].to_numpy(float)
-        out[name] = -y if name in LOWER_IS_BETTER else y
-    return out
+    acc = load_accuracy(data_dir)
+    return {name: acc[name].to_numpy(float) for name in names}
 
 
 def split_sources(data_dir, target_task: str | None, target_device: str | None,
@@ -65,13 +56,13 @@ def split_sources(data_dir, target_task: str | None, target_device: str | None,
     return {"tasks": src_t, "devices": src_d, "excluded_tasks": ex_t, "excluded_devices": ex_d}
 
 
-def data_digests(data_dir, tasks) -> dict[str, str]:
+def data_digests(data_dir) -> dict[str, str]:
     """sha256 of every data file the sources are read from (a changed file: another model)."""
-    from hwnas.data.nb201 import ACCURACY_FILE, LATENCY_FILE, NB201_DATASETS, PI5_FILE
+    from hwnas.data.nb201 import ACCURACY_FILE, LATENCY_FILE
     from hwnas.data.paths import data_file
     from hwnas.meta.cache import file_digest
 
-    files = [ACCURACY_FILE, LATENCY_FILE] + ([PI5_FILE] if set(tasks) - set(NB201_DATASETS) else [])
+    files = [ACCURACY_FILE, LATENCY_FILE]
     return {f: file_digest(data_file(data_dir, f)) for f in files}
 
 
@@ -87,7 +78,7 @@ def d2a_model(data_dir, settings, seed: int, target_task: str | None, target_dev
 
     split = split_sources(data_dir, target_task, target_device, exclude_tasks, exclude_devices)
     # The key names the sources, not the target: two targets with the same sources share a model.
-    key = cache_key({"kind": "metad2a", "format": FORMAT_VERSION, "data": data_digests(data_dir, split["tasks"]),
+    key = cache_key({"kind": "metad2a", "format": FORMAT_VERSION, "data": data_digests(data_dir),
                      "settings": settings.to_dict(), "tasks": split["tasks"], "devices": split["devices"],
                      "seed": int(seed), "torch": torch.__version__})
     path = cache_path("metad2a", key)

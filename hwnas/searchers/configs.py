@@ -87,6 +87,8 @@ class MetaD2AConfig:
     temperature: float = bounded(1.0, min=0, min_open=True)  # of the generator's sampling (doubled on a retry)
     candidate_tries: int = bounded(3, min=1)  # sampling rounds when too few candidates are new and feasible
     ehvi_samples: int = bounded(32, min=1)
+    local: bool = True  # also rank every one-edit neighbour of the observed front
+    correction: float = bounded(10.0, min=0, min_open=True)  # prior precision of the target's own one-hot correction
     objective: str = choice("pareto", *OBJECTIVES)  # pareto: EHVI batch along the front; accuracy: best predicted
     # Meta-training (hwnas/meta/metad2a.py, D2ASettings); together with the data, the sources and
     # meta_seed they key the cached model (hwnas-meta train-generator builds the same one).

@@ -14,7 +14,8 @@ batch comes from the prior the sources taught. Each iteration then
 3. ranks them with the set-conditioned predictor: with 3 or more observations its score is
    calibrated to the target's error on the better half of them (a line; its residual spread is
    the uncertainty) and the batch is picked greedily by expected hypervolume improvement; before
-   that, by predicted non-dominated rank and crowding;
+   that (or while the line says nothing), the best predicted of each latency band between two
+   caps, from the fastest-growing band down;
 4. evaluates the best few and adds them to the context.
 """
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 
 from hwnas.errors import ConfigError
-from hwnas.pareto import crowding_distance, nd_ranks
 from hwnas.problem import Evaluation
 from hwnas.searchers._generative import WorthCache
 from hwnas.searchers.base import Searcher, register_searcher
@@ -120,49 +120,114 @@ class MetaD2A(Searcher):
                         out[a] = None
             if len(out) >= 4 * c.batch_size:
                 break
+        if c.local:
+            for a in self._front_neighbours():
+                out[a] = None
         return list(out)
+
+    def _front_neighbours(self) -> list[Arch]:
+        """Every one-edit neighbour of the observed front that is worth querying and new: the
+        generator seldom emits one exact cell, the front's neighbourhood holds the next ones."""
+        from hwnas.pareto import non_dominated
+
+        feas = [e for e in self.evals if e.feasible]
+        if not feas:
+            return []
+        front = [feas[i].arch for i in np.nonzero(non_dominated(np.array([e.objectives() for e in feas])))[0]]
+        out: dict[Arch, None] = {}
+        for a in front:
+            v = self.space.to_vector(a)
+            for pos in range(len(v)):
+                for op in range(self.space.cardinalities()[pos]):
+                    if op != v[pos]:
+                        w = v.copy()
+                        w[pos] = op
+                        out[self.space.from_vector(w)] = None
+        archs = [a for a in out if a not in self.seen]
+        return [a for a, ok in zip(archs, self.worth(archs)) if ok]
 
     def _select(self, cands: list[Arch]) -> list[Arch]:
         c = self.config
         ctx_ops, ctx_values = self._context()
         ops = np.array([self.space.to_vector(a) for a in cands], dtype=np.int64)
         score = self.models.predict(ops, ctx_ops, ctx_values)
-        if c.objective == "accuracy":
-            return [cands[i] for i in np.lexsort((np.arange(len(cands)), -score))[: c.batch_size]]
+        model = self._calibration(ctx_ops, ctx_values)
+        if c.objective == "accuracy":  # the papers' setting: the best predicted (expected improvement once calibrated)
+            key = -score
+            if model is not None:
+                from hwnas.surrogates.acquisition import expected_improvement
+
+                mean, std = model(ops, score)
+                key = -expected_improvement(mean, std, min(e.error for e in self.evals if not e.failed))
+            return [cands[i] for i in np.lexsort((np.arange(len(cands)), key))[: c.batch_size]]
         known = [self.problem.latency(cands)]
         if self.problem.use_energy:
             known.append(self.problem.energy(cands))
         known = np.stack(known, axis=1)
-        calib = self._calibration(ctx_ops, ctx_values)
-        if calib is None:
-            return self._by_predicted_rank(cands, score, known)
-        a, b, resid = calib
-        return self._by_ehvi(cands, a + b * score, np.full(len(cands), resid), known)
+        if model is None:
+            return self._by_band(cands, score, known[:, 0])
+        mean, std = model(ops, score)
+        return self._by_ehvi(cands, mean, std, known)
 
-    def _calibration(self, ctx_ops, ctx_values) -> tuple[float, float, float] | None:
-        """(a, b, residual std) of error ~ a + b * predicted score on the better half of the context."""
+    def _calibration(self, ctx_ops, ctx_values):
+        """The predictor's score calibrated to the target's error, corrected by what was observed.
+
+        Bayesian linear regression of the observed errors on [1, predicted score, one-hot ops]:
+        the score's weight is nearly free, the one-hot weights are shrunk (prior precision
+        `c.correction`), so the meta-learnt prior ranks and the target's own observations correct
+        it where they disagree. Returns a callable (ops, score) -> (mean error, std), or None with
+        fewer than 3 observations or a line that says a higher score means a higher error.
+        """
+        c = self.config
         if len(ctx_values) < 3:
             return None
         s = self.models.predict(ctx_ops, ctx_ops, ctx_values)
-        err = -ctx_values
-        keep = np.argsort(err, kind="stable")[: max(3, (len(err) + 1) // 2)]  # the front's region
-        A = np.column_stack([np.ones(len(keep)), s[keep]])
-        coef, *_ = np.linalg.lstsq(A, err[keep], rcond=None)
-        if not coef[1] < 0:  # a higher score must mean a lower error; otherwise the line says nothing
-            return None
-        resid = err[keep] - A @ coef
-        spread = float(np.ptp(err[keep])) or 1.0
-        return float(coef[0]), float(coef[1]), max(float(resid.std()), 1e-3 * spread)
+        err = -np.asarray(ctx_values, dtype=float)
+        mu, sd = float(err.mean()), float(err.std()) or 1.0
+        y = (err - mu) / sd
 
-    def _by_predicted_rank(self, cands, score, known) -> list[Arch]:
-        F = np.column_stack([-score, known])
-        ranks = nd_ranks(F)
-        crowd = np.zeros(len(cands))
-        for r in np.unique(ranks):
-            sel = np.nonzero(ranks == r)[0]
-            crowd[sel] = crowding_distance(F[sel])
-        order = sorted(range(len(cands)), key=lambda i: (ranks[i], -crowd[i], -score[i], str(cands[i])))
-        return [cands[i] for i in order[: self.config.batch_size]]
+        def phi(ops, score):
+            onehot = np.eye(5)[np.asarray(ops, dtype=np.int64)].reshape(len(ops), -1)
+            return np.column_stack([np.ones(len(ops)), score, onehot])
+
+        P = phi(ctx_ops, s)
+        prior = np.full(P.shape[1], float(c.correction))
+        prior[:2] = 1e-4
+        noise = 0.1  # observation noise variance in standardised units
+        A = P.T @ P / noise + np.diag(prior)
+        cov = np.linalg.inv(A)
+        w = cov @ P.T @ y / noise
+        if not w[1] < 0:
+            return None
+
+        def model(ops, score):
+            Q = phi(ops, score)
+            var = np.einsum("ij,jk,ik->i", Q, cov, Q)
+            return mu + sd * (Q @ w), sd * np.sqrt(np.maximum(var, 1e-12))
+
+        return model
+
+    def _by_band(self, cands, score, latency) -> list[Arch]:
+        """The best predicted candidate of each latency band between two caps, a band at a time
+        (the starting band rotates per iteration), so a batch spreads along the front."""
+        c = self.config
+        edges = np.concatenate([[-np.inf], self.caps[:-1], [np.inf]])
+        band = np.searchsorted(edges, latency, side="left") - 1  # band i: (edges[i], edges[i+1]]
+        order = np.lexsort((np.arange(len(cands)), -score))  # best predicted first
+        start = (len(self.evals) // c.batch_size) % len(self.caps)
+        levels = [(len(self.caps) - 1 - start - k) % len(self.caps) for k in range(len(self.caps))]
+        chosen: list[int] = []
+        while len(chosen) < min(c.batch_size, len(cands)):
+            before = len(chosen)
+            for lv in levels:
+                pick = next((int(i) for i in order if band[i] == lv and int(i) not in chosen), None)
+                if pick is not None:
+                    chosen.append(pick)
+                if len(chosen) == c.batch_size:
+                    break
+            if len(chosen) == before:
+                break
+        return [cands[i] for i in chosen]
 
     def _by_ehvi(self, cands, mean, std, known) -> list[Arch]:
         """Greedy EHVI batch (each pick believed at its predicted error), as AG-Net's."""
