@@ -358,6 +358,11 @@ def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: P
 
     log(f"{summary['queries']} queries, best feasible accuracy {fmt(summary['best_feasible_accuracy'], '.2f')}, "
         f"hv_ratio {fmt(summary['hv_ratio'], '.3f')}, front_regret {fmt(summary['front_regret'], '.3f')}")
+    sm = summary.get("searcher_meta")
+    if sm and "source_tasks" in sm:  # a transfer searcher: say what it learnt from, and what never
+        log(f"{summary['searcher']}: meta-trained on tasks {', '.join(sm['source_tasks'])} and "
+            f"{len(sm['source_devices'])} devices; excluded (the target): tasks "
+            f"{', '.join(sm['excluded_tasks']) or 'none'}, devices {', '.join(sm['excluded_devices']) or 'none'}")
     log(f"Pareto front ({len(front)} architectures):")
     if test:  # trained: the search ranked by validation accuracy; test accuracy is the honest figure
         log(f"  {'latency_ms':>10}  {'val_acc':>8}  {'test_acc':>8}  arch")

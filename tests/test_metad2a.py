@@ -240,3 +240,18 @@ def test_first_batch_comes_from_the_meta_trained_prior_not_from_random(data_dir)
         assert len(set(bands.tolist())) == len(batch)  # one per band: spread along the latency axis
         asks.append(batch)
     assert asks[0] == asks[1] and asks[0] != asks[2]
+
+
+def test_the_done_when_command_says_what_it_learnt_from(tmp_path):
+    """hwnas-search searcher=metad2a dataset=cifar100 device=pixel3 (tiny meta-training here): its
+    output and its summary name the sources, and cifar100 and pixel3 as excluded."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "hwnas.apps.search", "searcher=metad2a", "dataset=cifar100",
+                        "device=pixel3", *[f"searcher.{k}={v}" for k, v in TINY.items()], "budget.queries=10",
+                        f"hydra.run.dir={tmp_path / 'r'}", "output.progress=false", "output.plot=false"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert ("metad2a: meta-trained on tasks ImageNet16-120, cifar10 and 18 devices; excluded (the target): "
+            "tasks cifar100, devices pixel3") in r.stdout
+    meta = json.loads((tmp_path / "r" / "summary.json").read_text())["searcher_meta"]
+    assert meta["excluded_tasks"] == ["cifar100"] and meta["excluded_devices"] == ["pixel3"]
