@@ -97,15 +97,23 @@ def plan(seeds: int) -> list[tuple]:
     return out
 
 
-def load_runs() -> pd.DataFrame:
-    return pd.read_csv(RUNS) if RUNS.is_file() else pd.DataFrame(columns=KEY)
+def load_runs(path: Path | None = None) -> pd.DataFrame:
+    """The runs of `path`, or of every runs file (two processes may each write their own)."""
+    files = [path] if path is not None else sorted(RUNS.parent.glob(RUNS.stem + "*.csv"))
+    parts = [pd.read_csv(f) for f in files if f.is_file()]
+    if not parts:
+        return pd.DataFrame(columns=KEY)
+    df = pd.concat(parts, ignore_index=True)
+    return df.drop_duplicates(subset=KEY, keep="first", ignore_index=True)
 
 
-def run_all(seeds: int, log=print) -> pd.DataFrame:
-    df = load_runs()
-    done = {tuple(r) for r in df[KEY].astype(str).itertuples(index=False)}
+def run_all(seeds: int, seed_start: int = 0, out: Path = RUNS, log=print) -> pd.DataFrame:
+    df = load_runs(out)
+    done = {tuple(r) for r in load_runs()[KEY].astype(str).itertuples(index=False)}  # by any process
     budgets = {}
     for job in plan(seeds):
+        if job[-1] < seed_start:
+            continue
         if tuple(map(str, job)) in done:
             continue
         kind, name, dataset, device, constrained, seed = job
@@ -113,7 +121,7 @@ def run_all(seeds: int, log=print) -> pd.DataFrame:
             budgets[(dataset, device)] = latency_quantile(device, dataset, 0.3)
         row = one_run(kind, name, dataset, device, budgets[(dataset, device)] if constrained else None, seed)
         df = pd.concat([df, pd.DataFrame([row])], ignore_index=True)
-        write_csv_atomic(df, RUNS, index=False)
+        write_csv_atomic(df, out, index=False)
         log(f"{kind} {name} {dataset} x {device} {'30%' if constrained else '-'} seed {seed}: "
             f"hv@100 {row['hv_100']:.3f}, q->best {row['queries_to_best']}, {row['wall_s']:.0f} s")
     return df
@@ -191,11 +199,16 @@ def claim_table(df: pd.DataFrame) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--report-only", action="store_true", help="tables from the runs CSV, no new runs")
+    ap.add_argument("--seed-start", type=int, default=0, help="run seeds from this one (a second process)")
+    ap.add_argument("--out", default=None, help="runs CSV of this process (default: task_transfer_runs.csv; "
+                                                "the report reads every task_transfer_runs*.csv)")
+    ap.add_argument("--report-only", action="store_true", help="tables from the runs CSVs, no new runs")
     ap.add_argument("--no-docs", action="store_true")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    df = load_runs() if a.report_only else run_all(a.seeds)
+    if not a.report_only:
+        run_all(a.seeds, a.seed_start, Path(a.out) if a.out else RUNS)
+    df = load_runs()
     df = df[df["seed"].astype(int) < a.seeds]
     from hwnas.data.paths import resolve_data_dir
 

@@ -47,7 +47,7 @@ class D2ASettings:
     context_max: int = 64  # largest context set of an episode (0..context_max, uniform)
     query_size: int = 128  # architectures scored per predictor episode (half from the task's top 10 %)
     targets: int = 16  # architectures the generator learns to emit per episode
-    top_fraction: float = 0.01  # generator targets: the best this fraction of the cells under the cap
+    top_fraction: float = 0.01  # generator targets: the best (this fraction of the space's cells) under the cap
     lr: float = 2e-3
     n_reference: int = 10  # reference architectures of the hardware embedding (as device=fewshot)
 
@@ -247,7 +247,7 @@ class _Episodes:
             z = self.zlat[d]
             c = float(np.quantile(z, self.rng.uniform(0.02, 1.0)))  # the cap: a latency quantile of the device
             ok = self.order[t][z[self.order[t]] <= c]  # feasible under the cap, best first
-            best = ok[: max(int(round(s.top_fraction * n)), 1)]
+            best = ok[: max(round(s.top_fraction * n), 1)]
             targets.append(self.conn[self.rng.choice(best, size=s.targets)])
             contexts.append(self._context(t))
             hw.append(self.hw[d])
@@ -264,8 +264,6 @@ def meta_train(ops: np.ndarray, tasks: dict[str, np.ndarray], devices: dict[str,
     and plain values only (torch.load(weights_only=True) reads it back).
     """
     import torch
-
-    from hwnas.seeding import seeded
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: one thread is fastest, and busy machines stay usable

@@ -16,6 +16,7 @@ import numpy as np
 
 from hwnas.errors import ConfigError
 
+
 def benchmark_tasks() -> tuple[str, ...]:
     from hwnas.data.nb201 import NB201_DATASETS
 

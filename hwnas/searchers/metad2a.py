@@ -53,7 +53,7 @@ class MetaD2A(Searcher):
         c = config
         data_dir = problem.data_dir if problem.data_dir is not None else resolve_data_dir(None)
         split = split_sources(data_dir, problem.task, problem.device, c.exclude_tasks, c.exclude_devices)
-        state, path, built = d2a_model(data_dir, settings_of(c), c.meta_seed, problem.task, problem.device,
+        state, path, _ = d2a_model(data_dir, settings_of(c), c.meta_seed, problem.task, problem.device,
                                        c.exclude_tasks, c.exclude_devices, progress=progress)
         self.record = {"target_task": problem.task, "target_device": problem.device,
                        **sources_record(state, path, split)}
