@@ -219,7 +219,7 @@ def main() -> None:
         n = df[df["kind"] == "compare"].groupby(["dataset", "device", "constrained", "searcher"]).size()
         cpu = df[df["kind"] == "compare"].groupby("searcher")["wall_s"].mean()
         note = (f"{len(df)} runs, {int(n.min()) if len(n) else 0}-{int(n.max()) if len(n) else 0} seeds per cell, "
-                f"one process at nice 10 on a shared machine; mean wall time per 100-query run (meta-training "
+                f"one or two processes at nice 10 on a shared 2-core machine; mean wall time per 100-query run (meta-training "
                 f"included when not cached): " + ", ".join(f"{LABELS[k]} {v:.0f} s" for k, v in cpu.items()))
         write_section("metad2a.md", "task_transfer:summary", summ, note=note)
         write_section("metad2a.md", "task_transfer:targets", comp, note=note)
