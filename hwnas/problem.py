@@ -39,8 +39,14 @@ class Evaluation:
 
 class SearchProblem:
     def __init__(self, space: SearchSpace, latency: LatencySource, latency_ms: float | None = None,
-                 energy_mj: float | None = None, maximize: bool = True):
+                 energy_mj: float | None = None, maximize: bool = True, task: str | None = None,
+                 device: str | None = None, data_dir=None):
         self.space = space
+        # What the accuracy is of and which device (its benchmark column when it has one), and
+        # the data directory: a transfer searcher (metad2a) must never learn from these targets.
+        self.task = task
+        self.device = device
+        self.data_dir = data_dir
         self.source = latency
         self.latency_budget = latency_ms
         self.energy_budget = energy_mj

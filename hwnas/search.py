@@ -70,7 +70,8 @@ def build_setup(cfg: SearchConfig) -> Setup:
     if c.energy_mj is not None and not source.has_energy:
         raise ConfigError(f"constraints.energy_mj is set but device {cfg.device.name!r} has no energy "
                           f"figures; devices with energy: pi5_onnx, pi5_litert, pi5_torchmobile")
-    problem = SearchProblem(space, source, latency_ms, c.energy_mj, cfg.dataset.maximize)
+    problem = SearchProblem(space, source, latency_ms, c.energy_mj, cfg.dataset.maximize, task=cfg.dataset.name,
+                            device=cfg.device.column or cfg.device.name, data_dir=data_dir)
     scorer = None
     if isinstance(source, IndexedSource):
         lat, energy = source.all_latency(), source.all_energy()
@@ -228,7 +229,9 @@ def search(cfg: SearchConfig, run_dir: Path, progress: bool = True, log=print, w
         writer.close()
         if bar is not None:
             bar.close()
-    return finish(cfg, s, run_dir, result.history, indices, time.perf_counter() - t0, log, result.reason)
+    describe = getattr(searcher, "describe", None)  # searcher=metad2a: the sources its models learnt from
+    return finish(cfg, s, run_dir, result.history, indices, time.perf_counter() - t0, log, result.reason,
+                  searcher_meta=describe() if describe else None)
 
 
 def _run_on_ray(cfg: SearchConfig, s: Setup, searcher: Searcher, run_dir: Path, replay, on_query,
@@ -269,7 +272,7 @@ def _progress_bar(total: int, enabled: bool):
 
 
 def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], indices: list[int],
-           wall_s: float, log=print, stop_reason: str | None = None) -> dict:
+           wall_s: float, log=print, stop_reason: str | None = None, searcher_meta: dict | None = None) -> dict:
     front = front_of(evals)
     test = _front_test_accuracy(s.evaluator, [evals[i].arch for i in front], log)
     write_rows_csv(run_dir / "pareto.csv", s.problem.use_energy,
@@ -305,6 +308,8 @@ def finish(cfg: SearchConfig, s: Setup, run_dir: Path, evals: list[Evaluation], 
     meta = s.problem.source.describe().get("meta")  # device=fewshot: which devices its predictor learnt from
     if meta is not None:
         summary["device_meta"] = meta
+    if searcher_meta is not None:
+        summary["searcher_meta"] = searcher_meta
     if s.evaluator.trains:
         summary["training"] = {"checkpoints": "checkpoints/", "data_digest": s.evaluator.data_digest,
                                "input_shape": list(s.evaluator.input_shape), "num_classes": s.evaluator.num_classes,
@@ -356,6 +361,11 @@ def _report(summary: dict, evals: list[Evaluation], front: list[int], run_dir: P
 
     log(f"{summary['queries']} queries, best feasible accuracy {fmt(summary['best_feasible_accuracy'], '.2f')}, "
         f"hv_ratio {fmt(summary['hv_ratio'], '.3f')}, front_regret {fmt(summary['front_regret'], '.3f')}")
+    sm = summary.get("searcher_meta")
+    if sm and "source_tasks" in sm:  # a transfer searcher: say what it learnt from, and what never
+        log(f"{summary['searcher']}: meta-trained on tasks {', '.join(sm['source_tasks'])} and "
+            f"{len(sm['source_devices'])} devices; excluded (the target): tasks "
+            f"{', '.join(sm['excluded_tasks']) or 'none'}, devices {', '.join(sm['excluded_devices']) or 'none'}")
     log(f"Pareto front ({len(front)} architectures):")
     if test:  # trained: the search ranked by validation accuracy; test accuracy is the honest figure
         log(f"  {'latency_ms':>10}  {'val_acc':>8}  {'test_acc':>8}  arch")

@@ -6,6 +6,9 @@
                                                      predict the whole space from the measured CSV, write
                                                      the table to the user's tables and register
                                                      `device=my_board` for hwnas-search
+    hwnas-meta train-generator --task cifar100 --device pixel3
+                                                     meta-train (or find cached) searcher=metad2a's models
+                                                     for that target: never from its task or its device
 
 Settings of the meta-training (hwnas/config.py, MetaConfig) are changed with `--set key=value`
 (e.g. `--set steps=200`); the same settings as `device.meta.*` of `device=fewshot` share its cache.
@@ -103,6 +106,43 @@ def cmd_table(a) -> None:
     print(f"search it: hwnas-search device={a.name}")
 
 
+def _d2a_settings(sets: list[str]):
+    """D2ASettings from `--set key=value` (keys: its fields, as searcher.meta_<key> of searcher=metad2a)."""
+    from hwnas.meta.metad2a import D2ASettings
+
+    default = D2ASettings()
+    types = {f.name: type(getattr(default, f.name)) for f in fields(D2ASettings)}
+    values = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types:
+            raise ConfigError(f"--set {item!r}: expected key=value with key one of {', '.join(types)}")
+        try:
+            values[key] = types[key](value)
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: {value!r} is not a {types[key].__name__}") from None
+    return D2ASettings(**values)
+
+
+def cmd_train_generator(a) -> None:
+    from hwnas.data.nb201 import latency_devices
+    from hwnas.meta.transfer import benchmark_tasks, d2a_model, split_sources
+
+    # A target named here must be a benchmark one: a typo would leave the real target in the sources.
+    for what, given, valid in (("task", a.task, benchmark_tasks()), ("device", a.device, latency_devices(a.data_dir))):
+        if given is not None and given not in valid:
+            raise ConfigError(f"--{what} {given!r}: not a benchmark {what} (valid: {', '.join(valid)}); omit "
+                              f"--{what} for a target outside the benchmark (then none is excluded)")
+    settings = _d2a_settings(a.set)
+    split = split_sources(a.data_dir, a.task, a.device, a.exclude_task, a.exclude_device)
+    state, path, built = d2a_model(a.data_dir, settings, a.seed, a.task, a.device, a.exclude_task,
+                                   a.exclude_device, progress=not a.quiet)
+    print(f"{'trained' if built else 'cached'}: {path}")
+    print(f"source tasks: {', '.join(state['tasks'])}; excluded: {', '.join(split['excluded_tasks']) or 'none'}")
+    print(f"source devices ({len(state['devices'])}): {', '.join(state['devices'])}; "
+          f"excluded: {', '.join(split['excluded_devices']) or 'none'}")
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="hwnas-meta", description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="the public benchmark files (default: $HWNAS_DATA_DIR)")
@@ -119,6 +159,15 @@ def parser() -> argparse.ArgumentParser:
         if name == "table":
             p.add_argument("--measured", required=True, help="CSV: index or arch, latency_ms (the references + any)")
             p.add_argument("--name", required=True, help="the device's name (device=<name> in hwnas-search)")
+    g = sub.add_parser("train-generator", help="meta-train searcher=metad2a's predictor and generator (cached)")
+    g.add_argument("--task", default=None, help="the target task, never learnt from (e.g. cifar100)")
+    g.add_argument("--device", default=None, help="the target device, never learnt from (e.g. pixel3)")
+    g.add_argument("--exclude-task", nargs="*", default=[], help="more benchmark tasks not to learn from")
+    g.add_argument("--exclude-device", nargs="*", default=[], help="more benchmark devices not to learn from")
+    g.add_argument("--seed", type=int, default=0, help="meta-training seed (searcher.meta_seed)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a meta-training setting (hidden, steps, episodes, ...: searcher.meta_<key>)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
@@ -128,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     from hwnas.data.paths import resolve_data_dir
 
     a.data_dir = resolve_data_dir(a.data_dir)
-    {"reference": cmd_reference, "train": cmd_train, "table": cmd_table}[a.cmd](a)
+    {"reference": cmd_reference, "train": cmd_train, "table": cmd_table,
+     "train-generator": cmd_train_generator}[a.cmd](a)
 
 
 if __name__ == "__main__":

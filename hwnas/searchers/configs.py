@@ -79,6 +79,34 @@ class LaNASConfig:
 
 
 @dataclass
+class MetaD2AConfig:
+    name: str = "metad2a"
+    batch_size: int = bounded(5, min=1)  # evaluated per iteration: the predictor's best few
+    n_generate: int = bounded(200, min=1)  # generated per latency-cap level per iteration
+    cap_levels: int = bounded(6, min=1)  # caps swept: quantiles of the feasible latencies (the last: the budget)
+    temperature: float = bounded(1.0, min=0, min_open=True)  # of the generator's sampling (doubled on a retry)
+    candidate_tries: int = bounded(3, min=1)  # sampling rounds when too few candidates are new and feasible
+    ehvi_samples: int = bounded(32, min=1)
+    local: bool = True  # also rank every one-edit neighbour of the observed front
+    correction: float = bounded(10.0, min=0, min_open=True)  # prior precision of the target's own one-hot correction
+    objective: str = choice("pareto", *OBJECTIVES)  # pareto: EHVI batch along the front; accuracy: best predicted
+    # Meta-training (hwnas/meta/metad2a.py, D2ASettings); together with the data, the sources and
+    # meta_seed they key the cached model (hwnas-meta train-generator builds the same one).
+    meta_hidden: int = bounded(64, min=1)
+    meta_steps: int = bounded(600, min=1)
+    meta_episodes: int = bounded(8, min=1)
+    meta_context_max: int = bounded(64, min=0)
+    meta_query_size: int = bounded(128, min=1)
+    meta_targets: int = bounded(16, min=1)
+    meta_top_fraction: float = bounded(0.01, min=0, max=1, min_open=True)
+    meta_lr: float = bounded(2e-3, min=0, min_open=True)
+    meta_seed: int = bounded(0, min=0)
+    # Benchmark tasks / devices never learnt from, besides the target's own (always excluded).
+    exclude_tasks: list = field(default_factory=list)
+    exclude_devices: list = field(default_factory=list)
+
+
+@dataclass
 class MOBOConfig:
     name: str = "mobo"
     n_init: int = bounded(10, min=1)  # random feasible architectures queried before the first GP
