@@ -53,6 +53,35 @@ def read_rows(path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def run_app(*args, timeout=600, **popen):
+    """`hwnas-search <args>` in a subprocess from the repository, as a user runs it."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def export_trained_run(run: Path, input_shape: list[int]) -> tuple[list[dict], dict[str, float]]:
+    """hwnas-export of a trained search's run (a subprocess, as a user runs it): the manifest's
+    models, each checked verified with `input_shape` (C, H, W), and pareto.csv's test accuracies."""
+    import json
+    import subprocess
+    import sys
+
+    front = {row["arch"]: float(row["test_accuracy"]) for row in read_rows(run / "pareto.csv")}
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "hwnas.apps.export", f"run={run}", "progress=false", "plot=false"],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    models = json.loads((run / "export" / "manifest.json").read_text())["models"]
+    assert {m["arch"] for m in models} == set(front)
+    for m in models:
+        assert m["status"] == "ok" and m["io"]["inputs"][0]["shape"][1:] == list(input_shape)
+    return models, front
+
+
 def kill_search_when(args: list[str], ready, bound_s: float = 900) -> None:
     """Start `hwnas-search args` and SIGKILL it as soon as `ready()` is true (progress, not time:
     `bound_s` only stops a hung test), to test resuming a killed search. Only the search process

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import run_app
 
-from hwnas.searchers.dash_mixed_conv import FourierMixedConv, NaiveMixedConv, copy_weights, mixed_conv
+from hwnas.searchers.dash_mixed_conv import (
+    FourierMixedConv,
+    NaiveMixedConv,
+    copy_weights,
+    mixed_conv,
+)
 
 # Odd kernels and dilations mixed; the largest span, 3*(7-1)+1 = 19, exceeds the 2-D input's sides.
 CANDIDATES = [(3, 1), (5, 2), (7, 3), (3, 7), (1, 1)]
@@ -192,18 +198,6 @@ def test_candidate_latency_is_the_tables_conv_spec_difference(tmp_path):
 
 
 # --- through hwnas-search -------------------------------------------------------------------------
-def run_app(*args, timeout=900):
-    import os
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def digits_table(tmp_path_factory):
     from hwnas.spaces.dash import DashSpace
@@ -217,7 +211,7 @@ def tiny(table) -> list[str]:
     """space=dash searcher=dash on digits, small enough for seconds per network."""
     return ["space=dash", "space.width=2", "searcher=dash", "dataset=digits", "evaluator=train",
             "evaluator.epochs=1", "evaluator.train_subset=300", "searcher.epochs=1", "searcher.train_subset=200",
-            "searcher.batch_size=32", f"device=profiled", f"device.path={table}", "device.name=synthetic",
+            "searcher.batch_size=32", "device=profiled", f"device.path={table}", "device.name=synthetic",
             "constraints.latency_ms=inf", "output.progress=false"]
 
 
@@ -273,8 +267,8 @@ def test_data_of_the_other_kind_is_refused_before_any_training(data_dir):
     from hwnas.evaluators import EVALUATORS
     from hwnas.latency.base import LatencySource
     from hwnas.problem import SearchProblem
-    from hwnas.searchers.dash import DashSearcher
     from hwnas.searchers.configs import DashConfig
+    from hwnas.searchers.dash import DashSearcher
     from hwnas.spaces.dash import DashSpace
 
     class Flat(LatencySource):

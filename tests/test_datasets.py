@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_search_app import run_app
+from conftest import run_app
 
 from hwnas.config import DatasetConfig
 from hwnas.datasets import DATASETS, GEOMETRY, load_dataset

@@ -6,7 +6,6 @@ tool does, docs/fewshot.md measures how well it predicts.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import warnings

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from conftest import REPO, kill_search_when, make_search_cfg, read_rows
+from conftest import REPO, kill_search_when, make_search_cfg, read_rows, run_app
 
 from hwnas.search import search
 
@@ -225,12 +225,6 @@ def test_killed_worker_is_replaced_and_its_evaluation_retried(tmp_path, ray_loca
     assert most_busy[0] == 2  # two evaluations ran at once
     assert summary["failed_queries"] == 0  # the killed worker's evaluation ran again elsewhere
     assert read_rows(out / "history.csv") == ref
-
-
-def run_app(*args, timeout=600):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 APP = ["device=raspi4", "searcher=lanas", "budget.queries=14", "seed=2", "evaluator.workers=2",

@@ -10,19 +10,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, kill_search_when, read_rows
+from conftest import REPO, export_trained_run, kill_search_when, read_rows, run_app
 
 # A small proxy so each training takes about a second on CI's cores: NB-201 with 4 channels, one
 # cell per stage, two epochs of digits.
 TINY = ["space=nb201", "space.channels=4", "space.cells_per_stage=1", "dataset=digits", "evaluator=train",
         "evaluator.epochs=2", "evaluator.batch_size=64", "device=raspi4", "constraints.latency_ms=inf",
         "searcher=random", "output.progress=false", "output.plot=false"]
-
-
-def run_app(*args, timeout=600):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "hwnas.apps.search", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -181,15 +175,8 @@ def test_mbv3_on_digits_with_defaults_searches_and_exports_its_trained_front(tmp
     assert r.returncode == 0, r.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["space"] == "mbv3" and summary["device"] == path.stem and summary["queries"] == 3
-    front = {row["arch"]: float(row["test_accuracy"]) for row in read_rows(run / "pareto.csv")}
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-m", "hwnas.apps.export", f"run={run}", "progress=false", "plot=false"],
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
-    manifest = json.loads((run / "export" / "manifest.json").read_text())
-    assert {m["arch"] for m in manifest["models"]} == set(front)
-    for m in manifest["models"]:
-        assert m["status"] == "ok" and m["io"]["inputs"][0]["shape"][1:] == [1, 8, 8]
+    models, front = export_trained_run(run, [1, 8, 8])
+    for m in models:
         assert m["accuracy"]["onnx_test_accuracy"] == pytest.approx(front[m["arch"]], abs=0.1)
         assert m["device_latency_ms"] == pytest.approx(m["predicted"]["latency_ms"])
 

@@ -69,11 +69,16 @@ def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return x[:, None], y
 
 
+def read_train_test(cfg, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, x_test, y_test) from dataset.path (else the Debian package's folder); `name` is the
+    dataset=<name> an error names (fashion_mnist, fashion_mnist_seq)."""
+    folder = existing(Path(str(cfg.path or DEFAULT_PATH)).expanduser(), "the folder of the four IDX files",
+                      "dir", f"dataset={name}" + ("" if cfg.path else f" (default path; {WHERE})"))
+    return (*read_split(folder, "train"), *read_split(folder, "test"))
+
+
 @DATASETS.register("fashion_mnist")
 def load_fashion_mnist(cfg, seed: int = 0) -> Splits:
     """`seed` is unused: the splits follow dataset.split_seed only."""
-    folder = existing(Path(str(cfg.path or DEFAULT_PATH)).expanduser(), "the folder of the four IDX files",
-                      "dir", "dataset=fashion_mnist" + ("" if cfg.path else f" (default path; {WHERE})"))
-    x, y = read_split(folder, "train")
-    x_test, y_test = read_split(folder, "test")
+    x, y, x_test, y_test = read_train_test(cfg, "fashion_mnist")
     return make_splits("fashion_mnist", cfg, x, y, CLASSES, x_test=x_test, y_test=y_test)

@@ -13,7 +13,6 @@ its 1-D backbone for them.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -111,12 +110,8 @@ def load_plaid(cfg, seed: int = 0) -> Splits:
 @DATASETS.register("fashion_mnist_seq")
 def load_fashion_mnist_seq(cfg, seed: int = 0) -> Splits:
     """Fashion-MNIST's images as 784-long sequences (rows in order); dataset.path as fashion_mnist's."""
-    from hwnas.datasets.fashion_mnist import CLASSES, DEFAULT_PATH, WHERE, read_split
-    from hwnas.datasets.checks import existing
+    from hwnas.datasets.fashion_mnist import CLASSES, read_train_test
 
-    folder = existing(Path(str(cfg.path or DEFAULT_PATH)).expanduser(), "the folder of the four IDX files",
-                      "dir", "dataset=fashion_mnist_seq" + ("" if cfg.path else f" (default path; {WHERE})"))
-    x, y = read_split(folder, "train")
-    x_test, y_test = read_split(folder, "test")
+    x, y, x_test, y_test = read_train_test(cfg, "fashion_mnist_seq")
     flat = lambda a: a.reshape(len(a), 1, 1, -1)  # noqa: E731  (N, 1, 28, 28) -> (N, 1, 1, 784), row-major
     return make_splits("fashion_mnist_seq", cfg, flat(x), y, CLASSES, x_test=flat(x_test), y_test=y_test)

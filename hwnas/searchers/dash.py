@@ -50,7 +50,9 @@ class DashSearcher(Searcher):
     def __init__(self, problem, config: DashConfig, seed: int, progress: bool = False):
         super().__init__(problem, config, seed, progress)
         self.lambdas = check_lambdas(config.lambdas)
-        if not all(hasattr(self.space, a) for a in ("from_choices", "kernels", "dilations", "kind")):
+        from hwnas.spaces.dash import DashSpace
+
+        if not isinstance(self.space, DashSpace):
             raise ConfigError(f"searcher=dash searches each convolution's kernel and dilation of space=dash; "
                               f"space={self.space.name} has none. Use space=dash")
         self.evaluator = None

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.searchers.dash_mixed_conv import Candidate, expected_cost, mixed_conv
+from hwnas.searchers.dash_mixed_conv import Candidate, mixed_conv
 from hwnas.seeding import seeded, torch_generator
 
 REFERENCE = (3, 1)  # the fixed backbone's convolution: kernel 3, dilation 1
