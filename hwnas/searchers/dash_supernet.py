@@ -214,7 +214,7 @@ def search_supernet(model_fn: Callable[[], tuple[nn.Module, list[nn.Module]]], x
                 running += ce.item() * len(idx)
                 seen += len(idx)
                 if progress is not None:
-                    progress(epoch + 1, running / seen, float(expected), len(idx))
+                    progress(epoch + 1, running / seen, float(expected.detach()), len(idx))
             loss_value = running / max(seen, 1)
             with torch.no_grad():
                 e_ms = float(lat.expected([m.probs() for m in layers]))
