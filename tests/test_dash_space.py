@@ -290,6 +290,25 @@ def dash_table(space, dataset, monkeypatch):
     return name
 
 
+def test_a_table_of_other_space_settings_is_refused_naming_the_way_out(monkeypatch):
+    """The default table name carries space and dataset only: loaded for another width, it is
+    refused with one line that says how to get a table at these settings."""
+    from hwnas.latency.profiled import load_model
+    from hwnas.latency.table import table_path
+
+    import json
+
+    name = dash_table(DashSpace(dims=1, width=4), "osuleaf", monkeypatch)
+    doc = json.loads(table_path(name).read_text())  # as hwnas-profile records them
+    doc["fingerprint"]["space_params"] = {"dims": 1, "width": 4, "depth": 1, "kernels": [3, 5, 7, 9],
+                                          "dilations": [1, 3, 7, 15]}
+    table_path(name).write_text(json.dumps(doc))
+    assert load_model(table_path(name), DashSpace(dims=1, width=4), check_machine=False) is not None
+    with pytest.raises(ConfigError, match=r"profiled for space dash with .*'width': 4.*not .*'width': 8.*"
+                                          r"device\.name=<new name>"):
+        load_model(table_path(name), DashSpace(dims=1, width=8), check_machine=False)
+
+
 class ArchFunctionAccuracy:
     """TEST DOUBLE for the accuracy only (no training): a fixed function of the architecture, so
     the searchers' mechanics on dash are what is tested; latency is the table's."""

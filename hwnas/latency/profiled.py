@@ -88,7 +88,8 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
     want = json.loads(json.dumps({k: getattr(space, k) for k in type(space).params}))
     if not is_tabular(space) and fp.get("space_params") not in (None, want):
         raise ConfigError(f"latency table {path} was profiled for space {space.name} with {fp['space_params']}, not "
-                          f"{want}; pick the table measured at these settings")
+                          f"{want}; pick the table measured at these settings, or give hwnas-search a new "
+                          f"name (device.name=<new name>), which it measures on first use")
     if fp.get("space") not in (None, space.name):
         raise ConfigError(f"latency table {path} was profiled for space {fp['space']!r}, not {space.name!r}; "
                           f"run hwnas-profile space={space.name}")
