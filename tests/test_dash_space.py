@@ -293,10 +293,10 @@ def dash_table(space, dataset, monkeypatch):
 def test_a_table_of_other_space_settings_is_refused_naming_the_way_out(monkeypatch):
     """The default table name carries space and dataset only: loaded for another width, it is
     refused with one line that says how to get a table at these settings."""
+    import json
+
     from hwnas.latency.profiled import load_model
     from hwnas.latency.table import table_path
-
-    import json
 
     name = dash_table(DashSpace(dims=1, width=4), "osuleaf", monkeypatch)
     doc = json.loads(table_path(name).read_text())  # as hwnas-profile records them
