@@ -82,7 +82,7 @@ def synthetic_dash_table(space, path, dataset: str):
     ops = space.distinct_ops(dataset)
     fp = {"runner": "synthetic", "space": space.name, "dataset": dataset,
           "input_shape": list(space.input_shape(dataset)),
-          "space_params": {k: getattr(space, k) for k in type(space).params}}
+          "space_params": space.param_values()}
     table = LatencyTable(path, path.stem, fp)
     for s in [*ops, *overhead_specs(ops, tuple(space.input_shape(dataset)))]:
         x = dict(s.extra)

@@ -167,7 +167,7 @@ def run_profile(cfg: ProfileConfig, space=None):
         raise
     path = table_path(device, cfg.out_dir or user_tables_dir())  # never into the package
     fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape,
-                   "space_params": {k: getattr(space, k) for k in type(space).params}}
+                   "space_params": space.param_values()}
     settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,
                 "calibrate": cfg.calibrate, "validate": cfg.validate}
     table = LatencyTable.open(path, device, fingerprint, settings, overwrite=cfg.overwrite)

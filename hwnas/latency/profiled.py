@@ -85,7 +85,7 @@ def load_model(path: Path, space: SearchSpace, dataset: str | None = None, check
                               f"({'; '.join(diff)}); its latencies describe that device", stacklevel=2)
     fp = table.fingerprint
     # as the table's JSON holds them (a tuple parameter reads back as a list)
-    want = json.loads(json.dumps({k: getattr(space, k) for k in type(space).params}))
+    want = json.loads(json.dumps(space.param_values()))
     if not is_tabular(space) and fp.get("space_params") not in (None, want):
         raise ConfigError(f"latency table {path} was profiled for space {space.name} with {fp['space_params']}, not "
                           f"{want}; pick the table measured at these settings, or give hwnas-search a new "

@@ -103,7 +103,7 @@ class DashSearcher(Searcher):
         """What decides a supernet search's outcome; dash.json's records are reused only when equal."""
         conf = {k: v for k, v in asdict(self.config).items() if k not in ("lambdas", "threads")}
         return {"config": conf, "seed": self.seed, "data": self.evaluator.data_digest, "space": self.space.name,
-                "space_params": {k: getattr(self.space, k) for k in type(self.space).params},
+                "space_params": self.space.param_values(),
                 "device": self.problem.source.name, "input_shape": list(self.evaluator.input_shape)}
 
     def _previous(self, lam: float) -> dict | None:

@@ -63,6 +63,10 @@ class SearchSpace(ABC):
             kwargs[key] = typ(value)
         return cls(data_dir=data_dir, **kwargs)
 
+    def param_values(self) -> dict:
+        """This space's `params` and their values (what a latency table records it was profiled for)."""
+        return {k: getattr(self, k) for k in type(self).params}
+
     @classmethod
     def defaults_for(cls, dataset: str) -> dict:
         """Space parameters that follow the dataset (hwnas-profile builds the space with them):
