@@ -8,16 +8,22 @@ compare.
                                         model a share of its repeats, round-robin, so a burst of
                                         load on a busy machine hits all models alike instead of
                                         the one being timed.
+`ReferenceClock`                        a fixed model timed first in every round: the machine's
+                                        speed in that round, by which every model's runs of the
+                                        round are scaled (see the class).
 `summarize(samples)`                    median, IQR, p10/p90/p99, mean, min, n, outliers.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-ROUNDS = 5  # rounds of interleaved timing (each model gets repeats/ROUNDS timed runs per round)
+# Rounds of interleaved timing (each model gets repeats/ROUNDS timed runs per round). Many short
+# rounds: a shared cloud CPU changes speed in phases of seconds (docs/latency.md, "Why tables
+# missed"), and a round must be short against a phase for the reference clock to track it.
+ROUNDS = 20
 RETIME_REL_IQR = 0.15  # a timing whose IQR / median exceeds this is re-timed ...
 MAX_RETIMES = 2  # ... at most this many times; the attempt with the smallest spread is kept
 
@@ -86,9 +92,10 @@ def round_sizes(repeats: int, rounds: int) -> list[int]:
 
 
 def time_interleaved(runs: Sequence[Callable], warmup: int, repeats: int, rounds: int = ROUNDS,
-                     self_timed: bool = False, clock=None) -> list[list[np.ndarray]]:
+                     self_timed: bool = False, clock=None, first_calls: int | None = None) -> list[list[np.ndarray]]:
     """samples[i][r]: ms of model i's runs in round r. Every model is warmed up first; then each
-    round times every model in turn (round-robin)."""
+    round times every model in turn (round-robin). `first_calls` caps the first model's runs per
+    round (a reference clock needs a few runs a round, not as many as the models it times)."""
     import time
 
     if repeats < 1:
@@ -100,7 +107,8 @@ def time_interleaved(runs: Sequence[Callable], warmup: int, repeats: int, rounds
     out: list[list[np.ndarray]] = [[] for _ in runs]
     for size in round_sizes(repeats, rounds):
         for i, run in enumerate(runs):
-            out[i].append(_timed(run, size, self_timed, clock))
+            n = min(size, first_calls) if i == 0 and first_calls else size
+            out[i].append(_timed(run, n, self_timed, clock))
     return out
 
 
@@ -113,3 +121,44 @@ def split_half_rel_diff(per_round: Sequence[np.ndarray]) -> float | None:
     odd = np.concatenate(per_round[1::2])
     mid = float(np.median(np.concatenate(per_round)))
     return float(abs(np.median(even) - np.median(odd)) / mid) if mid > 0 else None
+
+
+@dataclass
+class ReferenceClock:
+    """The machine's speed, read off a fixed reference model timed first in every round.
+
+    A shared (cloud) CPU does not run at one speed. On the AMD EPYC guests this project is
+    developed on, with the guest itself idle, models slow by 25-80% together for seconds at a time
+    (another tenant on the same cores; docs/latency.md): timings taken minutes apart disagree by
+    more than any table can be right. With the reference timed first in each round, round r's
+    speed is s_r = median(reference runs in r) / level_ms, and each model's runs of that round are
+    divided by s_r, so every timing of a profile is expressed at one machine speed. The slow-down
+    is not quite the same for every model (convolution-heavy ones slow more than memory-bound
+    ones), so the reference is a typical member of the space and what is left is measured: the
+    profile times some architectures twice, minutes apart (the noise ceiling).
+
+    `level_ms` is fixed by the first batch timed (or read back from a resumed table); `speeds`
+    keeps every round's s_r, so the profile can report how much the machine's speed varied."""
+
+    level_ms: float | None = None
+    speeds: list[float] = field(default_factory=list)
+    calls: int = 5  # reference runs per round: enough for its median to read the speed
+
+    def correct(self, per_round: Sequence[Sequence[np.ndarray]], reference: Sequence[np.ndarray]
+                ) -> list[list[np.ndarray]]:
+        """per_round[i][r] scaled to the level speed, using the reference's rounds `reference[r]`."""
+        medians = np.array([np.median(r) for r in reference])
+        if self.level_ms is None:
+            self.level_ms = float(np.median(np.concatenate(list(reference))))
+        speed = medians / self.level_ms
+        self.speeds.extend(float(v) for v in speed)
+        return [[np.asarray(rounds[r]) / speed[r] for r in range(len(speed))] for rounds in per_round]
+
+    def drift(self) -> dict | None:
+        """How the machine's speed varied over the rounds seen: p10, p50, p90 of s_r / median s_r
+        (1.0 everywhere on a machine of constant speed)."""
+        if not self.speeds:
+            return None
+        s = np.asarray(self.speeds) / np.median(self.speeds)
+        p10, p50, p90 = np.percentile(s, [10, 50, 90])
+        return {"speed_p10": float(p10), "speed_p50": float(p50), "speed_p90": float(p90), "rounds": len(s)}

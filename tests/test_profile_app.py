@@ -25,9 +25,17 @@ def test_profile_writes_a_table_then_resumes_without_measuring(tmp_path):
     table = json.loads(path.read_text())
     assert table["fingerprint"]["runner"] == "ort_cpu" and table["fingerprint"]["input_shape"] == [3, 32, 32]
     assert (tmp_path / "tiny.png").is_file()
+    # every timing was scaled by the reference clock, and the validation architectures were timed twice
+    clock = table["clock"]
+    assert clock["level_ms"] > 0 and clock["drift"]["rounds"] > 0 and clock["reference"].startswith("|")
+    rechecked = [e for e in table["e2e"].values() if "recheck_median_ms" in e]
+    assert len(rechecked) == 3 and table["noise"]["e2e_rechecked"] == 3
+    assert all(e["speed"] > 0 and e["raw_median_ms"] > 0 for e in table["e2e"].values())
+    assert "timed again minutes later" in r.stdout
     again = run_app(f"out_dir={tmp_path}", "device=tiny", *TINY)
     assert again.returncode == 0, again.stderr
     assert "(0 measured now, 0 whole architectures timed end to end now, 0 timed runs)" in again.stdout
+    assert json.loads(path.read_text())["clock"]["level_ms"] == clock["level_ms"]  # resumed in the same units
     # other settings, same table name: refused, nothing mixed
     clash = run_app(f"out_dir={tmp_path}", "device=tiny", "threads=2", *TINY)
     assert clash.returncode == 2 and "intra_op_threads: 1 != 2" in clash.stderr and "Traceback" not in clash.stderr
@@ -56,3 +64,13 @@ def test_a_public_device_name_is_refused(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "device name 'raspi4' is a public benchmark device in hwnas/conf/device/; choose another name" in r.stderr
     assert not list(tmp_path.iterdir())  # nothing measured or written
+
+
+def test_threads_0_profiles_with_every_core_and_clock_off_times_without_a_reference(tmp_path):
+    r = run_app(f"out_dir={tmp_path}", "threads=0", "clock=false", "validate=0", "calibrate=0", "plot=false",
+                *[a for a in TINY if not a.startswith(("calibrate", "validate"))])
+    assert r.returncode == 0, r.stderr
+    (path,) = tmp_path.glob("*.json")
+    table = json.loads(path.read_text())
+    assert f"-t{os.cpu_count()}-b1" in path.name and table["fingerprint"]["intra_op_threads"] == os.cpu_count()
+    assert table["clock"] is None and table["settings"]["clock"] is False

@@ -134,4 +134,40 @@ def test_noise_is_stored_and_shown_in_the_verdict(tmp_path):
     noise = measure_noise(t)
     assert noise["e2e_split_half_rel_diff_median"] == pytest.approx(0.08) and noise["rounds"] >= 1
     t.noise = noise
-    assert "noise ceiling 8.0%" in verdict_line(table_verdict(t))
+    assert "halves of a timing differ by 8.0%" in verdict_line(table_verdict(t))
+    t.e2e["a"]["recheck_median_ms"] = 1.3  # timed again later: 30% off
+    t.clock = {"drift": {"speed_p10": 0.8, "speed_p50": 1.0, "speed_p90": 1.5, "rounds": 40}}
+    noise = measure_noise(t)
+    assert noise["e2e_recheck_rel_diff_median"] == pytest.approx(0.3) and noise["e2e_recheck_within_10pct"] == 0.0
+    assert noise["machine_speed_p10_p90"] == [0.8, 1.5]
+
+
+def test_reference_clock_scales_each_round_by_the_machine_speed():
+    """Rounds where the reference ran 1.5x slower are scaled back: a model slowed alike reads its
+    quiet speed in every round, and the drift is reported."""
+    from hwnas.timing import ReferenceClock
+
+    clock = ReferenceClock(level_ms=2.0)
+    ref = [np.full(3, 2.0), np.full(3, 3.0), np.full(3, 2.0)]  # round 1: machine 1.5x slower
+    model = [np.full(5, 1.0), np.full(5, 1.5), np.full(5, 1.0)]
+    (out,) = clock.correct([model], ref)
+    assert np.allclose(np.concatenate(out), 1.0)
+    assert clock.speeds == [1.0, 1.5, 1.0]
+    d = clock.drift()
+    assert d["speed_p50"] == pytest.approx(1.0) and d["speed_p90"] > 1.3 and d["rounds"] == 3
+    first = ReferenceClock()  # no level yet: the first batch's reference median sets it
+    first.correct([model], ref)
+    assert first.level_ms == pytest.approx(2.0)
+
+
+def test_first_calls_caps_the_reference_runs_per_round():
+    calls = {"ref": 0, "m": 0}
+
+    def make(name):
+        def run():
+            calls[name] += 1
+        return run
+
+    per = time_interleaved([make("ref"), make("m")], warmup=0, repeats=40, rounds=4, first_calls=3)
+    assert [len(r) for r in per[0]] == [3] * 4 and [len(r) for r in per[1]] == [10] * 4
+    assert calls == {"ref": 12, "m": 40}

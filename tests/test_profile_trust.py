@@ -103,7 +103,21 @@ def test_verdict_levels_and_thresholds():
     assert poor["level"] == "poor" and "idle machine" in poor["advice"]
     assert verdict(None)["level"] == "poor"
     noisy = verdict({"calibrated": fid(0.92, 4.0, 0.95)}, {"e2e_split_half_rel_diff_median": 0.2})
-    assert "noisy" in noisy["reason"] and "noise ceiling 20.0%" in noisy["noise"]
+    assert "noisy" in noisy["reason"] and "halves of a timing differ by 20.0%" in noisy["noise"]
+
+
+def test_verdict_is_capped_by_the_noise_ceiling():
+    """A table cannot be better than the machine's own repeat timings: 80% of re-timed architectures
+    within 10% caps a good validation at usable, 60% makes any table poor (a loaded machine)."""
+    fid = {"n": 30, "kendall_tau": 0.95, "mape_pct": 3.0, "within_10pct": 0.97}
+    ceiling = lambda share: {"e2e_recheck_within_10pct": share, "e2e_recheck_rel_diff_median": 0.04,  # noqa: E731
+                             "e2e_rechecked": 10}
+    assert verdict({"calibrated": fid}, ceiling(0.9))["level"] == "good"
+    capped = verdict({"calibrated": fid}, ceiling(0.8))
+    assert capped["level"] == "usable" and "cannot be better than usable" in capped["reason"]
+    loaded = verdict({"calibrated": fid}, ceiling(0.6))
+    assert loaded["level"] == "poor" and "not to be trusted" in loaded["reason"]
+    assert "10 architectures timed again minutes later" in loaded["noise"]
 
 
 def test_committed_table_loads_and_gets_a_verdict_lazily(space):

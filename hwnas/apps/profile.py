@@ -142,6 +142,11 @@ def run_profile(cfg: ProfileConfig, space=None):
     from hwnas.spaces import SPACES
     from hwnas.userdirs import user_tables_dir
 
+    if cfg.threads == 0:  # every core: the table's name and fingerprint carry the number
+        import os
+        from dataclasses import replace
+
+        cfg = replace(cfg, threads=os.cpu_count() or 1)
     if cfg.calibration not in ("auto", *CALIBRATIONS):
         raise ConfigError(f"calibration={cfg.calibration!r}: use auto or one of {', '.join(CALIBRATIONS)}")
     if cfg.recalibrate:
@@ -169,12 +174,12 @@ def run_profile(cfg: ProfileConfig, space=None):
     fingerprint = {**runner.fingerprint(), "space": cfg.space, "dataset": cfg.dataset, "input_shape": shape,
                    "space_params": space.param_values()}
     settings = {"warmup": cfg.warmup, "repeats": cfg.repeats, "e2e_repeats": cfg.e2e_repeats, "seed": cfg.seed,
-                "calibrate": cfg.calibrate, "validate": cfg.validate}
+                "calibrate": cfg.calibrate, "validate": cfg.validate, "clock": cfg.clock}
     table = LatencyTable.open(path, device, fingerprint, settings, overwrite=cfg.overwrite)
     plot = path.with_suffix(".png") if cfg.plot else None
     try:
         report = profile(space, cfg.dataset, runner, table, cfg.calibrate, cfg.validate, cfg.e2e_repeats, cfg.seed,
-                         cfg.progress, plot, cfg.calibration)
+                         cfg.progress, plot, cfg.calibration, clock=cfg.clock)
     finally:
         runner.close()
     if Path(cfg.out_dir or user_tables_dir()).resolve() == user_tables_dir().resolve():

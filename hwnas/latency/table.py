@@ -17,6 +17,7 @@ Layout (schema_version 1):
   verdict {level: good | usable | poor, reason, advice, thresholds}
                                     computed from validation (and noise) when absent (older tables)
   cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
+  clock {reference, level_ms, drift}  the reference clock every timing was scaled by (timing.py)
 
 The file is rewritten atomically after every measurement, so an interrupted profile resumes
 where it stopped: entries already in a table with the same fingerprint are not measured again.
@@ -125,6 +126,7 @@ class LatencyTable:
         self.noise: dict | None = None  # measured noise level (hwnas/latency/verdict.py)
         self.verdict: dict | None = None  # good | usable | poor, and why (hwnas/latency/verdict.py)
         self.cost: dict = {}  # seconds and timed runs spent building it, summed over resumed sessions
+        self.clock: dict | None = None  # the reference clock's architecture, level and drift (profiler.Clock)
 
     # --- lookups -----------------------------------------------------------------------
     def __contains__(self, key: str) -> bool:
@@ -165,7 +167,7 @@ class LatencyTable:
         return {"schema_version": SCHEMA_VERSION, "device": self.device, "created_utc": self.created_utc,
                 "fingerprint": self.fingerprint, "settings": self.settings, "entries": self.entries,
                 "e2e": self.e2e, "calibration": self.calibration, "validation": self.validation, "noise": self.noise,
-                "verdict": self.verdict, "cost": self.cost}
+                "verdict": self.verdict, "cost": self.cost, "clock": self.clock}
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod
@@ -225,6 +227,7 @@ class LatencyTable:
         table.noise = raw.get("noise")
         table.verdict = raw.get("verdict")
         table.cost = raw.get("cost") or {}
+        table.clock = raw.get("clock") if isinstance(raw.get("clock"), dict) else None
         return table
 
     @classmethod

@@ -5,6 +5,11 @@ noise measured while profiling (docs/latency.md, "The verdict").
   usable  Kendall tau >= 0.7 and MAPE <= 15%
   poor    anything else, or no validation (validate=0)
 
+and, from the noise ceiling (validation architectures timed a second time, minutes later):
+  at most usable  when fewer than 90% of the re-timings agree with the first within +-10%
+  poor            when fewer than 70% do: the machine's own timings disagree, so no table
+                  measured there can be trusted, whatever its validation says
+
 A table without a stored verdict (older tables) gets one computed from its stored validation.
 """
 from __future__ import annotations
@@ -14,6 +19,9 @@ LEVELS = ("good", "usable", "poor")
 # Noise above this (median relative IQR of the timings, or the split-half difference of the
 # end-to-end medians) is called out: the machine was busy or its clock was scaling.
 NOISY = 0.05
+# Shares of re-timed architectures within +-10% of their first timing below which a table is
+# capped at usable, and called poor (a loaded machine: docs/latency.md).
+RECHECK_GOOD, RECHECK_POOR = 0.9, 0.7
 ADVICE = ("re-run hwnas-profile overwrite=true on an idle machine (close other programs; on a laptop, plug it "
           "in; set the CPU governor to performance where you can), with more repeats (repeats=1000 "
           "e2e_repeats=200) and more calibration architectures (calibrate=30); a table measured with "
@@ -29,14 +37,21 @@ def noise_summary(noise: dict | None) -> str:
     if noise.get("e2e_rel_iqr_median") is not None:
         parts.append(f"end-to-end spread {100 * noise['e2e_rel_iqr_median']:.1f}%")
     if noise.get("e2e_split_half_rel_diff_median") is not None:
-        parts.append(f"noise ceiling {100 * noise['e2e_split_half_rel_diff_median']:.1f}% (median difference of "
-                     f"two interleaved halves of each end-to-end timing)")
+        parts.append(f"halves of a timing differ by {100 * noise['e2e_split_half_rel_diff_median']:.1f}%")
+    if noise.get("e2e_recheck_within_10pct") is not None:
+        parts.append(f"noise ceiling: {noise['e2e_rechecked']} architectures timed again minutes later differ by "
+                     f"{100 * noise['e2e_recheck_rel_diff_median']:.1f}% (median), "
+                     f"{100 * noise['e2e_recheck_within_10pct']:.0f}% within 10%")
+    if noise.get("machine_speed_p10_p90"):
+        lo, hi = noise["machine_speed_p10_p90"]
+        parts.append(f"machine speed varied {lo:.2f}-{hi:.2f}x (p10-p90 of the reference clock, corrected for)")
     return ", ".join(parts) or "noise not measured"
 
 
 def is_noisy(noise: dict | None) -> bool:
     return bool(noise) and any((noise.get(k) or 0) > NOISY for k in
-                               ("ops_rel_iqr_median", "e2e_rel_iqr_median", "e2e_split_half_rel_diff_median"))
+                               ("ops_rel_iqr_median", "e2e_rel_iqr_median", "e2e_split_half_rel_diff_median",
+                                "e2e_recheck_rel_diff_median"))
 
 
 def verdict(validation: dict | None, noise: dict | None = None) -> dict:
@@ -57,6 +72,12 @@ def verdict(validation: dict | None, noise: dict | None = None) -> dict:
         else:
             level = "poor"
         reason = figures
+    recheck = (noise or {}).get("e2e_recheck_within_10pct")
+    if recheck is not None and level != "poor" and recheck < RECHECK_GOOD:
+        level = "poor" if recheck < RECHECK_POOR else "usable"
+        reason += (f"; only {100 * recheck:.0f}% of the architectures timed twice agree within 10%: this machine's "
+                   f"timings do not repeat, so the table " + ("is not to be trusted" if level == "poor" else
+                                                             "cannot be better than usable"))
     if is_noisy(noise):
         reason += f"; the machine was noisy (a noise figure above {100 * NOISY:.0f}%)"
     return {"level": level, "reason": reason, "advice": ADVICE if level == "poor" else None,

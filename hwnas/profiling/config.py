@@ -28,14 +28,16 @@ class ProfileConfig:
     space: str = "nb201"
     dataset: str = "cifar10"
     width_mult: Optional[float] = None  # spaces with a width (mbv3): the width profiled; null: the space's default
-    threads: int = 1  # intra-op threads
+    threads: int = 1  # intra-op threads; 0: every core of this machine (the table's name says how many)
     batch: int = 1
     warmup: int = 20  # untimed runs before each model's timed runs
     repeats: int = 300  # timed runs per operation (ops take microseconds: many are cheap)
     e2e_repeats: int = 100  # timed runs per whole architecture (calibration and validation)
-    calibrate: int = 10  # architectures timed end to end to fit the calibration (0: none)
+    calibrate: int = 20  # architectures timed end to end to fit the calibration (0: none)
     validate: int = 30  # other architectures timed end to end to score the table (0: none)
     seed: int = 0  # architectures drawn, weights, inputs
+    # time a reference architecture in every round and scale each round by its speed (timing.ReferenceClock)
+    clock: bool = True
     # auto (layout for NB-201 on onnxruntime CPU at graph_optimization=all, else per_op) | linear (a*sum + b)
     # | per_op (per-op-class factors, ridge-shrunk to linear) | layout (+ cost per NCHWc layout conversion)
     calibration: str = "auto"

@@ -19,6 +19,7 @@ from hwnas.timing import (  # noqa: F401  (re-exported: one timing loop, one sta
     MAX_RETIMES,
     RETIME_REL_IQR,
     ROUNDS,
+    ReferenceClock,
     Timing,
     round_sizes,
     split_half_rel_diff,
@@ -63,6 +64,10 @@ class Runner(ABC):
         """What measurements depend on: runtime and versions, provider, processor/GPU, threads,
         batch, precision, graph optimisation level. Two tables compare only when equal."""
 
+    # Whether the profiler times a reference model in every round (timing.ReferenceClock): on for
+    # local runners; off for the remote agent (it times one model at a time itself).
+    reference_clock: bool = True
+
     def prepare(self, onnx_path: Path, input_shape: tuple[int, ...]) -> tuple[Callable, bool]:
         """(a zero-argument call that runs the model once on a seeded random input, whether that
         call returns its own ms). Local runners implement it; then `time` and `time_many` come free."""
@@ -74,14 +79,19 @@ class Runner(ABC):
         return self.time_many([(onnx_path, input_shape)])[0][0]
 
     def time_many(self, models: Sequence[tuple[Path, tuple[int, ...]]], rounds: int = ROUNDS,
-                  retime_rel_iqr: float = RETIME_REL_IQR, max_retimes: int = MAX_RETIMES
+                  retime_rel_iqr: float = RETIME_REL_IQR, max_retimes: int = MAX_RETIMES,
+                  reference: tuple[Path, tuple[int, ...]] | None = None, clock: ReferenceClock | None = None
                   ) -> list[tuple[Timing, dict]]:
         """(Timing, extra) per model, timed interleaved in `rounds` (timing.time_interleaved).
         A timing whose IQR/median exceeds `retime_rel_iqr` is timed again (interleaved with the
         other such ones), at most `max_retimes` times; the attempt with the smallest spread is
         kept. extra: split_half_rel_diff (two interleaved halves' medians differ by this share),
         retimed (how many times), rounds. A runner without `prepare` times one model after
-        another with its own `time` (remote: the agent times)."""
+        another with its own `time` (remote: the agent times).
+
+        With `reference` and `clock` (timing.ReferenceClock), the reference model is timed first in
+        every round and each model's runs are scaled to the clock's level speed; extra then also
+        has raw_median_ms (unscaled) and speed (the median speed of the rounds it was timed in)."""
         s = self.settings
         try:
             prepared = [self.prepare(p, shape) for p, shape in models]
@@ -90,23 +100,34 @@ class Runner(ABC):
                     for p, shape in models]
         self_timed = prepared[0][1] if prepared else False
         runs = [r for r, _ in prepared]
+        ref_run = self.prepare(*reference)[0] if reference is not None and clock is not None else None
 
         def measure(idx):
-            per = time_interleaved([runs[i] for i in idx], s.warmup, s.repeats, rounds, self_timed)
-            return [(summarize(np.concatenate(p)), split_half_rel_diff(p)) for p in per]
+            chosen = [runs[i] for i in idx]
+            if ref_run is None:
+                per = time_interleaved(chosen, s.warmup, s.repeats, rounds, self_timed)
+                return [(summarize(np.concatenate(p)), split_half_rel_diff(p), {}) for p in per]
+            ref, *raw = time_interleaved([ref_run, *chosen], s.warmup, s.repeats, rounds, self_timed,
+                                         first_calls=clock.calls)
+            n0 = len(clock.speeds)
+            per = clock.correct(raw, ref)
+            speed = float(np.median(clock.speeds[n0:]))
+            return [(summarize(np.concatenate(p)), split_half_rel_diff(p),
+                     {"raw_median_ms": float(np.median(np.concatenate(q))), "speed": speed})
+                    for p, q in zip(per, raw)]
 
         best = measure(range(len(runs)))
         retimed = [0] * len(runs)
         for _ in range(max(max_retimes, 0)):
-            noisy = [i for i, (t, _h) in enumerate(best) if t.rel_iqr > retime_rel_iqr]
+            noisy = [i for i, (t, _h, _x) in enumerate(best) if t.rel_iqr > retime_rel_iqr]
             if not noisy:
                 break
             for i, again in zip(noisy, measure(noisy)):
                 retimed[i] += 1
                 if again[0].rel_iqr < best[i][0].rel_iqr:
                     best[i] = again
-        return [(t, {"split_half_rel_diff": h, "retimed": retimed[i], "rounds": len(round_sizes(s.repeats, rounds))})
-                for i, (t, h) in enumerate(best)]
+        return [(t, {"split_half_rel_diff": h, "retimed": retimed[i], "rounds": len(round_sizes(s.repeats, rounds)),
+                     **x}) for i, (t, h, x) in enumerate(best)]
 
     def _time_one(self, onnx_path: Path, input_shape: tuple[int, ...]) -> Timing:
         """One model alone, for runners without `prepare` (they override `time`)."""

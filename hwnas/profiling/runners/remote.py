@@ -40,6 +40,7 @@ class RemoteRunner(Runner):
     (of the random input the agent feeds)."""
 
     name = "remote"
+    reference_clock = False  # the agent times one model at a time, with no reference beside it
     OPTIONS = ("url", "token", "provider", "timeout_s", "seed")
 
     def __init__(self, settings: TimingSettings, url: str | None = None, token: str | None = None,

@@ -1,0 +1,105 @@
+"""Fresh default latency tables on this machine, per setting users run, with and without the
+reference clock: how well each validates, next to the noise ceiling, and what it cost.
+
+For every setting (threads 1 and every core, batch 1 and 32), clock on (and off for --off-for), profiles
+NAS-Bench-201 CIFAR-10 afresh into benchmarks/results/latency_settings/ (never the committed
+tables) with hwnas-profile's defaults (batch 32: repeats 100, e2e_repeats 30, to bound the cost),
+then prints one row each:
+  * validation of the kept calibration on the held-out architectures (Kendall tau, Spearman rho,
+    MAPE, within 5% / 10%) and the verdict;
+  * the noise ceiling: validation architectures timed a second time minutes later (median
+    difference, share within 10%), and how much the machine's speed varied (reference clock);
+  * the profile's cost against timing all 15,625 architectures end to end.
+
+    python -m benchmarks.latency_settings --label idle      # stop other work first
+    python -m benchmarks.latency_settings --label loaded    # with other work running
+    python -m benchmarks.latency_settings --settings t1-b1 --off-for --no-docs
+
+The rows go to stdout and into docs/latency.md (section `latency_settings:<label>`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+REPO = Path(__file__).resolve().parents[1]
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
+
+N_ARCHS = 15625
+SETTINGS = {"t1-b1": (1, 1), "tall-b1": (0, 1), "t1-b32": (1, 32), "tall-b32": (0, 32)}
+
+
+def one(setting: str, clock: bool, out: Path, seed: int) -> dict:
+    from hwnas.apps.profile import default_device_name, run_profile
+    from hwnas.profiling.config import ProfileConfig, RunnerConfig
+
+    threads, batch = SETTINGS[setting]
+    threads = threads or os.cpu_count() or 1
+    extra = {"repeats": 100, "e2e_repeats": 30} if batch > 1 else {}
+    cfg = ProfileConfig(runner=RunnerConfig(name="ort_cpu"), threads=threads, batch=batch, seed=seed,
+                        out_dir=str(out), overwrite=True, progress=False, clock=clock, **extra)
+    cfg.device = default_device_name(cfg) + ("" if clock else "-noclock")
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    rep = run_profile(cfg)
+    wall = time.perf_counter() - t0
+    table = json.loads(rep.path.read_text())
+    cost, noise = table["cost"], table["noise"] or {}
+    per_arch_s = cost["e2e_seconds"] / max(cost["e2e_models"], 1)
+    fid = (table["validation"] or {}).get("calibrated") or {}
+    return {"setting": setting, "threads": threads, "batch": batch, "clock": clock, "load_before": load,
+            "tau": fid.get("kendall_tau"), "rho": fid.get("spearman_rho"), "mape": fid.get("mape_pct"),
+            "w5": fid.get("within_5pct"), "w10": fid.get("within_10pct"),
+            "mode": (table["calibration"] or {}).get("selected"), "verdict": table["verdict"]["level"],
+            "recheck_diff": noise.get("e2e_recheck_rel_diff_median"), "recheck_w10": noise.get("e2e_recheck_within_10pct"),
+            "speed": noise.get("machine_speed_p10_p90"), "seconds": wall,
+            "all_archs_h": per_arch_s * N_ARCHS / 3600, "ratio": per_arch_s * N_ARCHS / wall}
+
+
+def row(r: dict) -> str:
+    pct = lambda v, d=0: "-" if v is None else f"{100 * v:.{d}f}%"  # noqa: E731
+    speed = "-" if not r["speed"] else f"{r['speed'][0]:.2f}-{r['speed'][1]:.2f}x"
+    return (f"| {r['setting']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f} | {r['rho']:.3f} | {r['mape']:.1f}% | "
+            f"{pct(r['w5'])} | {pct(r['w10'])} | {r['mode']} | {r['verdict']} | "
+            f"{pct(r['recheck_diff'], 1)} / {pct(r['recheck_w10'])} | "
+            f"{speed} | {r['seconds']:.0f} s | {r['all_archs_h']:.1f} h ({r['ratio']:.0f}x) | {r['load_before']:.2f} |")
+
+
+HEADER = ("| setting | clock | tau | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
+          "re-timed diff / within 10% | machine speed p10-p90 | profile | all 15,625 end to end | load before |\n"
+          "|" + "---|" * 14)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    ap.add_argument("--off-for", nargs="*", default=["t1-b1"], choices=list(SETTINGS),
+                    help="settings also profiled with clock=false, the timing before the reference clock")
+    ap.add_argument("--label", default="idle", help="idle | loaded: what else ran on the machine (section name)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "latency_settings"))
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args()
+
+    rows = []
+    print(HEADER)
+    for setting in args.settings:
+        for clock in (True, False) if setting in args.off_for else (True,):
+            rows.append(one(setting, clock, Path(args.out), args.seed))
+            print(row(rows[-1]), flush=True)
+    if not args.no_docs:
+        text = "\n".join([f"{args.label.capitalize()} machine; {len(rows)} fresh default profiles (NAS-Bench-201, "
+                          "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", HEADER, *map(row, rows)])
+        print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}', text)}")
+
+
+if __name__ == "__main__":
+    main()
