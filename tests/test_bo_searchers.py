@@ -187,3 +187,38 @@ def test_each_fit_starts_from_the_previous_fits_hyperparameters_and_reports_its_
 def test_n_screen_reaches_the_picker(data_dir, searcher):
     cfg = make_search_cfg(searcher=searcher, queries=20, latency_ms=None, n_screen=7)
     assert make_searcher(cfg.searcher, build_setup(cfg).problem, 0).picker.settings.screen == 7
+
+
+def test_categorical_kernel_is_exp_of_the_weighted_count_of_differing_choices():
+    import torch
+
+    from hwnas.searchers._botorch import OneHotCategoricalKernel
+
+    cards = [3, 2, 4]
+    rng = np.random.default_rng(1)
+    V = np.stack([rng.integers(0, c, 7) for c in cards], axis=1)  # 7 architectures as choice indices
+    onehot = np.hstack([np.eye(c)[V[:, p]] for p, c in enumerate(cards)])
+    X = torch.tensor(np.hstack([onehot, rng.random((7, 2))]))  # + 2 known columns the kernel must ignore
+    kern = OneHotCategoricalKernel.make(cards, onehot.shape[1]).double()
+    ls = np.array([0.5, 2.0, 1.0])
+    kern.lengthscale = torch.tensor(ls)
+    want = np.exp(-((V[:, None, :] != V[None, :, :]) / ls).sum(-1))
+    with torch.no_grad():
+        np.testing.assert_allclose(kern(X, X).to_dense().numpy(), want, rtol=1e-12)
+        np.testing.assert_allclose(kern(X, X, diag=True).numpy(), np.ones(7))
+
+
+def test_kernel_option_reaches_the_gp(data_dir, monkeypatch):
+    import hwnas.searchers._botorch as B
+
+    cfg = make_search_cfg(searcher="lamoo", queries=30, latency_ms=None, n_init=8, kernel="categorical",
+                          **FAST["lamoo"])
+    s = build_setup(cfg)
+    la = make_searcher(cfg.searcher, s.problem, 0)
+    kernels = []
+    real = B.fit_gp
+    monkeypatch.setattr(B, "fit_gp", lambda *a, **kw: kernels.append(type((out := real(*a, **kw))[0].covar_module))
+                        or out)
+    while not kernels:
+        la.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in la.ask()])
+    assert kernels[0].__name__ == "_Kernel" and kernels[0].__qualname__.startswith("OneHotCategoricalKernel")

@@ -61,6 +61,7 @@ class QNEHVISettings:
     q: int  # picks per call
     mc_samples: int  # quasi-Monte Carlo samples of the GP posterior
     fit_iters: int  # L-BFGS iterations of the marginal-likelihood fit (from the previous fit's hyperparameters)
+    kernel: str = "rbf"  # rbf: RBF on the one-hot columns; categorical: exp(-weighted count of differing choices)
     screen: int = 0  # > 0: the greedy picks after the first choose among the top `screen` by single-point qLogNEHVI
     layers: int = 1  # non-dominated layers of the observed feasible points taken as the baseline
 
@@ -103,15 +104,56 @@ def baseline_rows(err: np.ndarray, K: np.ndarray, base: np.ndarray, layers: int 
     return rows[r < layers]
 
 
+class OneHotCategoricalKernel:
+    """k(x, y) = exp(-sum_p [x_p != y_p] / l_p) over the positions p of a one-hot encoding (one
+    lengthscale per position, not per one-hot column): the categorical (Hamming) kernel of
+    BoTorch's CategoricalKernel, computed on the one-hot columns as one matrix product
+    (a mismatch at p is 1 - <x_p, y_p>). Built by `make`, as gpytorch loads lazily."""
+
+    @staticmethod
+    def make(cards: Sequence[int], d: int):
+        from math import log, sqrt
+
+        from gpytorch.constraints import GreaterThan
+        from gpytorch.kernels import Kernel
+        from gpytorch.priors import LogNormalPrior
+
+        blocks = torch.repeat_interleave(torch.arange(len(cards)), torch.tensor(list(cards)))
+
+        class _Kernel(Kernel):
+            has_lengthscale = True
+
+            def __init__(self, **kw):
+                super().__init__(**kw)
+                # One lengthscale per position, D one-hot inputs: gpytorch would check the inputs
+                # against ard_num_dims (P); the lengthscale already has its P entries.
+                self.ard_num_dims = None
+
+            def forward(self, x1, x2, diag=False, last_dim_is_batch=False, **params):
+                inv = 1.0 / self.lengthscale  # ... x 1 x P
+                w = inv[..., blocks]  # ... x 1 x D
+                total = inv.sum(-1, keepdim=True)  # ... x 1 x 1
+                if diag:
+                    return torch.exp(-(total.squeeze(-1) - (x1 * x2 * w).sum(-1)))
+                return torch.exp(-(total - (x1 * w) @ x2.transpose(-1, -2)))
+
+        # The dimension-scaled prior BoTorch gives its default kernel, over positions here.
+        prior = LogNormalPrior(loc=sqrt(2) + 0.5 * log(len(cards)), scale=sqrt(3))
+        return _Kernel(ard_num_dims=len(cards), active_dims=list(range(d)), lengthscale_prior=prior,
+                       lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=prior.mode))
+
+
 @dataclass
 class Fitted:
     """The GP's hyperparameters after a fit: the next fit starts from them (warm start)."""
     state: dict
 
 
-def fit_gp(X: np.ndarray, err: np.ndarray, K: np.ndarray, fit_iters: int, warm: Fitted | None):
+def fit_gp(X: np.ndarray, err: np.ndarray, K: np.ndarray, fit_iters: int, warm: Fitted | None,
+           cards: Sequence[int] | None = None):
     """A SingleTaskGP of -error on the one-hot columns of [X | K], hyperparameters fitted by
-    L-BFGS from `warm`'s (or the priors' modes). Call inside a seeded fork_rng."""
+    L-BFGS from `warm`'s (or the priors' modes). `cards` (the positions' cardinalities): the
+    categorical kernel; None: BoTorch's default RBF. Call inside a seeded fork_rng."""
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.utils.gpytorch_modules import (
@@ -124,7 +166,10 @@ def fit_gp(X: np.ndarray, err: np.ndarray, K: np.ndarray, fit_iters: int, warm: 
     train_X = torch.tensor(np.hstack([X, K]), dtype=dt)
     # Error spread is what the GP models; a constant column (one sample) is jittered by Standardize.
     train_Y = torch.tensor(-err[:, None], dtype=dt)
-    covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d)))
+    if cards is not None:
+        covar = OneHotCategoricalKernel.make(cards, d)
+    else:
+        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=list(range(d)))
     gp = SingleTaskGP(train_X, train_Y, covar_module=covar)
     if warm is not None:  # not the outcome transform: its mean and scale are this data's
         for name, mod in (("covar", gp.covar_module), ("lik", gp.likelihood), ("mean", gp.mean_module)):
@@ -139,14 +184,15 @@ def fit_gp(X: np.ndarray, err: np.ndarray, K: np.ndarray, fit_iters: int, warm: 
 
 def propose(X: np.ndarray, err: np.ndarray, K: np.ndarray, base: np.ndarray, Xc: np.ndarray, Kc: np.ndarray,
             err_ref: float, s: QNEHVISettings, seed: int, warm: Fitted | None = None,
-            stage=None) -> tuple[list[int], Fitted]:
+            stage=None, cards: Sequence[int] | None = None) -> tuple[list[int], Fitted]:
     """Indices into the candidates of the q picked by qLogNEHVI, best first, and the fitted
     hyperparameters (the next call's warm start).
 
     X: n x d encodings of the evaluated architectures, err: (n,), K: n x k their known
     objectives (normalised, minimised, reference 1); base: (n,) bool, the rows whose
     objectives make the observed front (the feasible ones; all rows train the GP). Xc: c x d,
-    Kc: c x k candidates. `stage(text)`, when given, is told what runs now (progress).
+    Kc: c x k candidates. `stage(text)`, when given, is told what runs now (progress). `cards`:
+    the one-hot blocks' sizes (needed by `s.kernel == "categorical"`).
     Deterministic for `seed` and `warm` (torch's global RNG is forked, the sampler seeded).
     """
     from botorch.acquisition.multi_objective.logei import (
@@ -163,7 +209,7 @@ def propose(X: np.ndarray, err: np.ndarray, K: np.ndarray, base: np.ndarray, Xc:
         torch.manual_seed(seed)
         if stage:
             stage(f"GP fit ({len(X)} points)")
-        gp, fitted = fit_gp(X, err, K, s.fit_iters, warm)
+        gp, fitted = fit_gp(X, err, K, s.fit_iters, warm, cards if s.kernel == "categorical" else None)
         if stage:
             stage(f"qLogNEHVI over {len(Xc)} candidates")
         sampler = SobolQMCNormalSampler(torch.Size([s.mc_samples]), seed=seed)
@@ -252,7 +298,8 @@ class QNEHVIPicker:
         step_seed = (self.seed * 1_000_003 + len(evals)) % (2**31 - 1)
         picks, self._warm = propose(X, err, self.known_of(archs), base, Xc, self.known_of(cands),
                                     error_reference(evals, self.n_init), replace(self.settings, q=k), step_seed,
-                                    warm=self._warm, stage=stage)
+                                    warm=self._warm, stage=stage,
+                                    cards=self.problem.space.cardinalities())
         if self._bar is not None:
             self._bar.update(1)
         return [cands[i] for i in picks]

@@ -116,6 +116,7 @@ class MOBOConfig:
     mc_samples: int = bounded(16, min=1)  # quasi-MC samples of the posterior in qLogNEHVI
     fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit (warm-started)
     n_screen: int = bounded(32, min=0)  # greedy picks after the first among the top n_screen by one-point qLogNEHVI; 0: all
+    kernel: str = choice("rbf", "rbf", "categorical")  # the GP's kernel on the one-hot encoding (categorical: Hamming)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class LaMOOConfig:
     mc_samples: int = bounded(16, min=1)
     fit_iters: int = bounded(30, min=1)
     n_screen: int = bounded(32, min=0)  # as mobo's
+    kernel: str = choice("rbf", "rbf", "categorical")  # as mobo's
 
 
 @dataclass
