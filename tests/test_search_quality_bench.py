@@ -25,6 +25,9 @@ def test_a_prefix_of_a_long_run_scores_as_the_short_run(data_dir, searcher, lat)
     assert [r["budget"] for r in long_rows] == [17, 40] and all(r["prefix_of"] == 40 for r in long_rows)
     for k in SCORED:
         assert long_rows[0][k] == pytest.approx(short[k], nan_ok=True), k
+    # Compute is counted up to the prefix: never more than the whole run's.
+    assert 0 <= long_rows[0]["searcher_cpu_s"] <= long_rows[1]["searcher_cpu_s"]
+    assert 0 <= long_rows[0]["searcher_s"] <= long_rows[1]["searcher_s"]
     # The long run's own score is not the prefix's: the check above compares something.
     assert long_rows[1]["hv_ratio"] > long_rows[0]["hv_ratio"]
     curve = [float(x) for x in long_rows[1]["hv_curve"].split()]
