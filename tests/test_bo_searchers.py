@@ -100,7 +100,7 @@ def test_greedy_picks_are_botorchs_sequential_greedy_and_screen_limits_the_later
         return qLogNoisyExpectedHypervolumeImprovement(
             gp, ref_point=torch.tensor([-float(np.median(err))] + [-1.0] * k, dtype=torch.float64),
             X_baseline=gp.train_inputs[0], sampler=SobolQMCNormalSampler(torch.Size([16]), seed=1),
-            objective=_known_objective(d, k), prune_baseline=False, max_iep=3)
+            objective=_known_objective(d, k), prune_baseline=False)
 
     choices = torch.tensor(np.hstack([Xc, Kc]))
     ref, _ = optimize_acqf_discrete(acq(), q=4, choices=choices, unique=True)
