@@ -161,8 +161,8 @@ def test_each_fit_starts_from_the_previous_fits_hyperparameters_and_reports_its_
     calls, stages = [], []
     real_fit, real_propose = B.fit_gp, B.propose
 
-    def spy(X, err, K, fit_iters, warm):
-        out = real_fit(X, err, K, fit_iters, warm)
+    def spy(X, err, K, fit_iters, warm, cards=None):
+        out = real_fit(X, err, K, fit_iters, warm, cards)
         calls.append((warm, out[1]))
         return out
 
