@@ -4,10 +4,18 @@ Scenarios x budgets x seeds, with and without a latency budget at the device's 3
 quantile. Prints mean +- std of hv_ratio, front_regret and best feasible accuracy, each
 searcher's ratio to random search (and NSGA-II), the queries until the true best feasible
 architecture was found (median, censored at the budget), and the searcher's own compute per
-query. Writes per-run and aggregated CSVs and a plot under benchmarks/results/.
+query. Writes per-run and aggregated CSVs and a plot under benchmarks/results/; the per-run
+CSV after every run, so `--resume` continues a grid that was stopped. With both `mobo` and
+`lamoo` in the grid it also checks the LaMOO paper's claim: the queries LaMOO needs to reach
+the hypervolume qNEHVI alone (`mobo`) reaches at the largest budget.
 
     HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.search_quality            # full grid
     HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.search_quality --seeds 2 --budgets 50
+    HWNAS_DATA_DIR=../shared/benchmarks python -m benchmarks.search_quality --prefix --resume  # one run per seed, scored at 50/100/200
+
+`--prefix` runs each cell and seed once at the largest budget and scores its first 50 / 100
+queries as the 50- / 100-query runs: a searcher here never sees the query budget (the ask/tell
+loop stops it), so a shorter run asks exactly those queries (tests/test_search_quality_bench.py).
 
 The tables go to stdout and into docs/search_quality.md, between the markers of a section
 named after the run (`search_quality:100q` for every searcher at 100 queries, 10 seeds;
@@ -67,34 +75,128 @@ def latency_quantile(device: str, dataset: str, q: float = 0.3) -> float:
     return float(np.quantile(s.problem.source.all_latency(), q))
 
 
-def one_run(task: tuple) -> dict:
-    searcher, dataset, device, budget, seed, latency_ms = task
+class CpuTimedSearcher(TimedSearcher):
+    """Also counts the searcher's CPU seconds (time.process_time, one thread): unlike the wall
+    seconds, not inflated by other work on a shared machine, nor by a paused process."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.cpu = 0.0
+
+    def ask(self):
+        c = time.process_time()
+        try:
+            return super().ask()
+        finally:
+            self.cpu += time.process_time() - c
+
+    def tell(self, evs):
+        c = time.process_time()
+        try:
+            return super().tell(evs)
+        finally:
+            self.cpu += time.process_time() - c
+
+
+def one_run(task: tuple) -> list[dict]:
+    """One search at the largest of `budgets`, scored at each budget of `budgets` on its
+    first `budget` queries (one budget: an ordinary run; several: `--prefix`). The row of the
+    largest budget also holds `hv_curve`, the hv_ratio after each query (for the LaMOO claim)."""
+    searcher, dataset, device, budgets, seed, latency_ms = task
     import warnings
 
     from hwnas.search import build_setup, make_searcher
     from hwnas.search_loop import run_search
 
-    cfg = _config(searcher, dataset, device, budget, seed, latency_ms)
+    budgets = sorted(budgets)
+    cfg = _config(searcher, dataset, device, budgets[-1], seed, latency_ms)
     s = build_setup(cfg)
-    timed = TimedSearcher(make_searcher(cfg.searcher, s.problem, seed))
+    timed = CpuTimedSearcher(make_searcher(cfg.searcher, s.problem, seed))
+    spent: list[tuple[float, float]] = []  # the searcher's (wall, CPU) seconds before each new query was evaluated
+
+    def on_query(q, ev, replayed) -> None:
+        spent.append((timed.seconds, timed.cpu))
+
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        evals = run_search(s.problem, s.evaluator, timed).history
+        evals = run_search(s.problem, s.evaluator, timed, on_query=on_query).history
     wall = time.perf_counter() - t0
-    idx = s.space.indices([e.arch for e in evals])
-    score = s.scorer.score(idx)
+    idx_all = s.space.indices([e.arch for e in evals])
     # The true best feasible architecture (by the metric) and when it was first queried.
     feas_all = np.nonzero(s.scorer.feasible)[0]
     star = feas_all[np.argmin(s.scorer.error[feas_all])]
-    hit = np.nonzero(idx == star)[0]
-    feas = [e for e in evals if e.feasible]
-    return dict(searcher=searcher, dataset=dataset, device=device, budget=budget, seed=seed,
-                constrained=latency_ms is not None, latency_ms=latency_ms, queries=len(evals),
-                hv_ratio=score.hv_ratio, front_regret=score.front_regret,
-                best_feasible_accuracy=max(e.accuracy for e in feas) if feas else np.nan,
-                queries_to_best=int(hit[0]) + 1 if len(hit) else np.nan,
-                overhead_ms_per_query=1000 * timed.seconds / max(len(evals), 1), wall_s=wall)
+    rows = []
+    for budget in budgets:
+        idx, ev_b = idx_all[:budget], evals[:budget]
+        score = s.scorer.score(idx)
+        hit = np.nonzero(idx == star)[0]
+        feas = [e for e in ev_b if e.feasible]
+        # Compute until the query after the prefix was asked for (the whole run's at its end).
+        secs, cpu = spent[len(ev_b)] if len(ev_b) < len(evals) else (timed.seconds, timed.cpu)
+        rows.append(dict(searcher=searcher, dataset=dataset, device=device, budget=budget, seed=seed,
+                         constrained=latency_ms is not None, latency_ms=latency_ms, queries=len(ev_b),
+                         hv_ratio=score.hv_ratio, front_regret=score.front_regret,
+                         best_feasible_accuracy=max(e.accuracy for e in feas) if feas else np.nan,
+                         queries_to_best=int(hit[0]) + 1 if len(hit) else np.nan,
+                         overhead_ms_per_query=1000 * secs / max(len(ev_b), 1),
+                         searcher_s=secs, searcher_cpu_s=cpu, wall_s=wall, prefix_of=budgets[-1], hv_curve=""))
+    rows[-1]["hv_curve"] = " ".join(f"{h:.5f}" for h in hv_curve(s.scorer, idx_all))
+    return rows
+
+
+def hv_curve(scorer, idx: np.ndarray) -> list[float]:
+    """hv_ratio of the first k queries, k = 1..len(idx) (recomputed only when a query is
+    feasible: an infeasible one adds nothing)."""
+    out, hv = [], 0.0
+    for k in range(len(idx)):
+        if scorer.feasible[idx[k]]:
+            hv = scorer.hypervolume_of(idx[: k + 1]) / scorer.true_hv if scorer.true_hv > 0 else 0.0
+        out.append(hv)
+    return out
+
+
+def queries_to_reach(curve: list[float], target: float) -> int | None:
+    """First k (1-based) with curve[k-1] >= target, None when never."""
+    hit = np.nonzero(np.asarray(curve) >= target - 1e-9)[0]
+    return int(hit[0]) + 1 if len(hit) else None
+
+
+def sample_efficiency(df: pd.DataFrame, fast: str = "lamoo", base: str = "mobo") -> pd.DataFrame:
+    """The LaMOO paper's claim: queries `fast` needs to reach the hv_ratio `base` reaches at the
+    largest budget, per scenario, budget setting and seed (None: not within that budget)."""
+    top = df[df["budget"] == df["prefix_of"]]
+    B = int(top["budget"].max()) if len(top) else 0
+    top = top[top["budget"] == B]
+    out = []
+    for key, g in top.groupby(["dataset", "device", "constrained", "seed"], sort=False):
+        g = g.set_index("searcher")
+        if fast not in g.index or base not in g.index:
+            continue
+        curve_b = [float(x) for x in g.loc[base, "hv_curve"].split()]
+        curve_f = [float(x) for x in g.loc[fast, "hv_curve"].split()]
+        target = curve_b[-1]
+        out.append(dict(zip(["dataset", "device", "constrained", "seed"], key), budget=B, target=target,
+                        base_q=queries_to_reach(curve_b, target), fast_q=queries_to_reach(curve_f, target),
+                        fast_final=curve_f[-1]))
+    return pd.DataFrame(out)
+
+
+def efficiency_table(eff: pd.DataFrame, fast: str = "lamoo", base: str = "mobo") -> str:
+    """Per scenario: median queries `fast` needs (censored: budget + 1) to reach `base`'s
+    hv_ratio at the largest budget, how often it did, and budget / that median."""
+    B = int(eff["budget"].iloc[0])
+    lines = [f"| scenario | budget | {base} hv_ratio at {B} (mean) | {fast}: median queries to reach it | reached | "
+             f"{B} / median |", "|---|---|---|---|---|---|"]
+    for (ds, dev, con), g in eff.groupby(["dataset", "device", "constrained"], sort=False):
+        q = g["fast_q"].fillna(B + 1).astype(float)
+        med = float(np.median(q))
+        lines.append(f"| {ds} x {dev} | {'30%' if con else 'none'} | {g['target'].mean():.3f} | {med:.0f} "
+                     f"| {int(g['fast_q'].notna().sum())}/{len(g)} | {B / med:.2f} |")
+    q = eff["fast_q"].fillna(B + 1).astype(float)
+    lines.append(f"| all | | {eff['target'].mean():.3f} | {np.median(q):.0f} | {int(eff['fast_q'].notna().sum())}/"
+                 f"{len(eff)} | {B / np.median(q):.2f} |")
+    return "\n".join(lines)
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
@@ -187,18 +289,37 @@ def scenario_table(agg: pd.DataFrame, budget: int) -> str:
     return "\n".join(lines)
 
 
-def docs_body(df: pd.DataFrame, agg: pd.DataFrame, seeds: int, jobs: int, wall_s: float) -> str:
-    parts = [f"{len(df)} runs ({seeds} seeds per cell) in {wall_s:.0f} s, one thread per run, `--jobs {jobs}`. "
+def docs_body(df: pd.DataFrame, agg: pd.DataFrame, seeds: int, jobs: int, wall_s: float,
+              prefix: bool = False) -> str:
+    how = (" Each cell's runs are one search per seed at the largest budget, scored at each budget on its "
+           "first queries (`--prefix`: what a shorter run of a searcher that does not know the budget "
+           "queries)." if prefix else "")
+    top = df[df["budget"] == df["prefix_of"]] if "prefix_of" in df else df
+    # Summed over the runs (a resumed grid ran in several sittings; its last sitting's wall time says little).
+    parts = [f"{len(top)} runs ({seeds} seeds per cell), {top['wall_s'].sum():.0f} s of run time summed over "
+             f"the runs (this sitting: {wall_s:.0f} s), one thread per run, `--jobs {jobs}`.{how} "
              "hv_ratio: higher is better; front regret: lower is better. The ratios in the first table are "
              "geometric means over the scenarios of the per-scenario ratios of means."]
     for budget in sorted(agg["budget"].unique()):
         parts += [f"**{budget} queries**, mean over the scenarios:", summary_table(agg, budget),
                   f"Per scenario at {budget} queries, mean `hv_ratio` (ratio to random search), best in bold:",
                   scenario_table(agg, budget)]
-    compute = df.groupby("searcher", sort=False)["overhead_ms_per_query"].mean()
-    parts += ["Searcher compute per query (ask + tell, excluding evaluation; mean over runs; it depends on the "
-              "machine's load, the quality figures do not: every run is deterministic):",
-              "| searcher | ms/query |\n|---|---|\n" + "\n".join(f"| {_label(n)} | {v:.3f} |" for n, v in compute.items()),
+    if {"lamoo", "mobo"} <= set(df["searcher"]) and "hv_curve" in df:
+        eff = sample_efficiency(df)
+        if len(eff):
+            parts += ["**LaMOO's sample efficiency against qNEHVI alone** (the paper's claim): queries `lamoo` "
+                      "needs to reach the hv_ratio `mobo` reaches at the largest budget, same scenario, budget "
+                      "setting and seed (a run that never reaches it counts budget + 1):",
+                      efficiency_table(eff)]
+    g = top.groupby(["searcher", "budget"], sort=False)
+    lines = ["| searcher | queries | ms/query (mean) | searcher s per run: mean, max | CPU s per run: mean, max |",
+             "|---|---|---|---|---|"]
+    for (n, b), r in g.agg(ms=("overhead_ms_per_query", "mean"), s_mean=("searcher_s", "mean"),
+                           s_max=("searcher_s", "max"), c_mean=("searcher_cpu_s", "mean"),
+                           c_max=("searcher_cpu_s", "max")).iterrows():
+        lines.append(f"| {_label(n)} | {b} | {r.ms:.1f} | {r.s_mean:.1f}, {r.s_max:.1f} | {r.c_mean:.1f}, {r.c_max:.1f} |")
+    parts += ["Searcher compute (ask + tell, excluding evaluation; wall seconds depend on the machine's load, "
+              "CPU seconds much less; the quality figures do not: every run is deterministic):", "\n".join(lines),
               f"<details><summary>Full table ({len(agg)} rows)</summary>\n\n{full_table(agg)}\n\n</details>"]
     return "\n\n".join(parts)
 
@@ -243,6 +364,27 @@ def plot(agg: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def make_tasks(searchers: list[str], scenarios: list[tuple[str, str, float]], budgets: list[int], seeds: int,
+               prefix: bool) -> list[tuple]:
+    """Seed-major (every cell's seed 0 first), so a grid stopped early holds whole seeds.
+
+    `scenarios`: (dataset, device, 30%-quantile latency). With `prefix`, one run at the
+    largest budget per cell and seed, scored at each budget on its first queries."""
+    groups = [tuple(sorted(budgets))] if prefix else [(b,) for b in sorted(budgets)]
+    return [(name, ds, dev, g, seed, lat)
+            for seed in range(seeds) for ds, dev, q30 in scenarios for lat in (None, q30)
+            for g in groups for name in searchers]
+
+
+def task_key(task: tuple) -> tuple:
+    name, ds, dev, budgets, seed, lat = task
+    return name, ds, dev, max(budgets), seed, lat is not None
+
+
+def row_key(row) -> tuple:
+    return row["searcher"], row["dataset"], row["device"], int(row["prefix_of"]), int(row["seed"]), bool(row["constrained"])
+
+
 def main() -> None:
     from hwnas.searchers import SEARCHERS
 
@@ -254,6 +396,13 @@ def main() -> None:
     p.add_argument("--scenarios", nargs="+", type=int, default=list(range(len(SCENARIOS))),
                    help="indices into " + ", ".join(f"{i}={d}x{v}" for i, (d, v) in enumerate(SCENARIOS)))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--prefix", action="store_true",
+                   help="one run per cell and seed at the largest budget, scored at each budget on its first "
+                        "queries: the same figures as separate runs for a searcher that does not know the budget "
+                        "(every searcher here; the ask/tell loop stops it), at the cost of the largest run only")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already in benchmarks/results/<tag>_runs.csv (written after every run) "
+                        "and run only the missing ones")
     p.add_argument("--tag", default="search_quality", help="file names under benchmarks/results/")
     p.add_argument("--section", default=None,
                    help="docs/search_quality.md section to write (default: named after budgets, searchers, ...)")
@@ -262,33 +411,47 @@ def main() -> None:
     for spec in a.searchers:
         name, kw = parse_spec(spec)
         SEARCHERS.get(name).config(**kw)  # fail now on an unknown searcher or option
-    tasks = []
-    for si in a.scenarios:
-        ds, dev = SCENARIOS[si]
-        q30 = latency_quantile(dev, ds)
-        for lat in (None, q30):
-            for budget in a.budgets:
-                for name in a.searchers:
-                    for seed in range(a.seeds):
-                        tasks.append((name, ds, dev, budget, seed, lat))
+    scen = [(*SCENARIOS[si], latency_quantile(SCENARIOS[si][1], SCENARIOS[si][0])) for si in a.scenarios]
+    tasks = make_tasks(a.searchers, scen, a.budgets, a.seeds, a.prefix)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs_csv = RESULTS / f"{a.tag}_runs.csv"
+    rows: list[dict] = []
+    if a.resume and runs_csv.is_file():
+        wanted = {task_key(t) for t in tasks}
+        rows = [r for r in pd.read_csv(runs_csv, keep_default_na=False, na_values=[""]).to_dict("records")
+                if row_key(r) in wanted]
+        done = {row_key(r) for r in rows}
+        tasks = [t for t in tasks if task_key(t) not in done]
+        print(f"resuming: {len(done)} runs kept from {runs_csv}, {len(tasks)} to go", file=sys.stderr)
     from tqdm import tqdm
 
     t0 = time.perf_counter()
     with Pool(a.jobs) as pool:
-        rows = list(tqdm(pool.imap(one_run, tasks, chunksize=1), total=len(tasks), desc="runs", file=sys.stderr))
+        for out in tqdm(pool.imap_unordered(one_run, tasks, chunksize=1), total=len(tasks), desc="runs",
+                        file=sys.stderr):
+            rows += out
+            write_csv_atomic(pd.DataFrame(rows), runs_csv, index=False)  # a stopped grid keeps what it ran
     df = pd.DataFrame(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(df, RESULTS / f"{a.tag}_runs.csv", index=False)
+    df["hv_curve"] = df["hv_curve"].fillna("").astype(str)
+    # Table order: scenario, budget setting, budget, searcher as given, seed.
+    spec_i = {spec: i for i, spec in enumerate(a.searchers)}
+    scen_i = {(ds, dev): i for i, (ds, dev, _) in enumerate(scen)}
+    df["_o"] = [(scen_i[(d, v)], c, b, spec_i[n], sd) for d, v, c, b, n, sd in
+                zip(df["dataset"], df["device"], df["constrained"], df["budget"], df["searcher"], df["seed"])]
+    df = df.sort_values("_o").drop(columns="_o").reset_index(drop=True)
+    write_csv_atomic(df, runs_csv, index=False)
     agg = aggregate(df)
     write_csv_atomic(agg, RESULTS / f"{a.tag}.csv", index=False)
     plot(agg, RESULTS / f"{a.tag}.png")
     wall = time.perf_counter() - t0
-    body = docs_body(df, agg, a.seeds, a.jobs, wall)
+    seeds = int(df.groupby(["searcher", "dataset", "device", "constrained", "budget"])["seed"].nunique().min())
+    body = docs_body(df, agg, seeds, a.jobs, wall, prefix=a.prefix)
     print(body)
-    print(f"\nwrote {RESULTS / (a.tag + '.csv')}, {RESULTS / (a.tag + '_runs.csv')}, {RESULTS / (a.tag + '.png')}")
+    print(f"\nwrote {RESULTS / (a.tag + '.csv')}, {runs_csv}, {RESULTS / (a.tag + '.png')}")
     if not a.no_docs:
         name = a.section or default_section(a.searchers, a.budgets, a.scenarios, a.seeds, a.tag)
         print(f"wrote {write_section('search_quality.md', name, body)} (section {name})")
+
 
 if __name__ == "__main__":
     main()

@@ -41,9 +41,9 @@ def test_resume_after_sigkill(tmp_path, searcher):
 
 
 def test_mobo_asks_the_batch_qlognehvi_ranks_first(data_dir, monkeypatch):
-    """The batch after the initial design is optimize_acqf_discrete's pick over the candidates,
-    and the GP sees the encoding only: latency enters as the deterministic model's columns."""
-    import botorch.optim
+    """The batch after the initial design is the greedy qLogNEHVI pick over the candidates,
+    and the GP sees the encoding only: latency enters as the known columns of the candidates."""
+    import hwnas.searchers._botorch as B
 
     cfg = make_search_cfg(searcher="mobo", queries=40, latency_ms=None, n_init=10, batch_size=3, **FAST["mobo"])
     s = build_setup(cfg)
@@ -51,25 +51,66 @@ def test_mobo_asks_the_batch_qlognehvi_ranks_first(data_dir, monkeypatch):
     while len(mobo.evals) < 10:
         mobo.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in mobo.ask()])
     seen = {}
-    real = botorch.optim.optimize_acqf_discrete
+    real = B.greedy_picks
 
-    def spy(acq, q, choices, **kw):
-        out = real(acq, q=q, choices=choices, **kw)
-        seen.update(acq=acq, q=q, choices=choices, picked=out[0])
+    def spy(acq, choices, q, screen):
+        out = real(acq, choices, q, screen)
+        seen.update(acq=acq, q=q, choices=choices, picked=choices[out])
         return out
 
-    monkeypatch.setattr(botorch.optim, "optimize_acqf_discrete", spy)
+    monkeypatch.setattr(B, "greedy_picks", spy)
     batch = mobo.ask()
     assert type(seen["acq"]).__name__ == "qLogNoisyExpectedHypervolumeImprovement" and seen["q"] == 3
     assert len(batch) == 3 and len(set(batch)) == 3 and not set(batch) & {e.arch for e in mobo.evals}
     assert s.problem.worth_querying(batch).all()
     d = len(s.space.encode(batch[0]))
-    gp = seen["acq"].model.models[0]
+    gp = seen["acq"].model  # the GP alone: the known columns enter through the MC objective (cache_root)
     assert gp.covar_module.active_dims.tolist() == list(range(d))  # the latency column is not a GP input
+    assert seen["acq"]._cache_root
     picked = seen["picked"].numpy()
     np.testing.assert_array_equal(picked[:, :d], np.stack([s.space.encode(a) for a in batch]))  # same order
     np.testing.assert_allclose(picked[:, d], mobo.known(batch)[:, 0])  # known column: normalised latency
     assert seen["choices"].shape[0] > 3  # a real choice among candidates
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_greedy_picks_are_botorchs_sequential_greedy_and_screen_limits_the_later_picks(k):
+    """greedy_picks without a screen is optimize_acqf_discrete's batch; with a screen, the first
+    pick is the same and the later ones come from the best `screen` single-point values."""
+    import torch
+    from botorch.acquisition.multi_objective.logei import (
+        qLogNoisyExpectedHypervolumeImprovement,
+    )
+    from botorch.optim import optimize_acqf_discrete
+    from botorch.sampling import SobolQMCNormalSampler
+
+    from hwnas.searchers._botorch import _known_objective, fit_gp, greedy_picks
+
+    rng = np.random.default_rng(0)
+    d, n, c = 6, 30, 80
+    X = rng.integers(0, 2, (n, d)).astype(float)
+    err = X @ rng.normal(size=d) + rng.normal(scale=0.1, size=n) + 5
+    K = rng.random((n, k))
+    Xc, Kc = rng.integers(0, 2, (c, d)).astype(float), rng.random((c, k))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        gp, _ = fit_gp(X, err, K, 20, None)
+
+    def acq():
+        return qLogNoisyExpectedHypervolumeImprovement(
+            gp, ref_point=torch.tensor([-float(np.median(err))] + [-1.0] * k, dtype=torch.float64),
+            X_baseline=gp.train_inputs[0], sampler=SobolQMCNormalSampler(torch.Size([16]), seed=1),
+            objective=_known_objective(d, k), prune_baseline=False)
+
+    choices = torch.tensor(np.hstack([Xc, Kc]))
+    ref, _ = optimize_acqf_discrete(acq(), q=4, choices=choices, unique=True)
+    ref_idx = [int(np.nonzero((choices == row).all(dim=1).numpy())[0][0]) for row in ref]
+    assert greedy_picks(acq(), choices, 4, 0) == ref_idx
+    with torch.no_grad():
+        single = acq()(choices.unsqueeze(-2)).numpy()
+    top = set(np.argsort(-single)[:5].tolist())
+    screened = greedy_picks(acq(), choices, 4, 5)
+    assert screened[0] == ref_idx[0] and set(screened) <= top
 
 
 def test_lamoo_splits_on_dominance_number(data_dir):
@@ -97,3 +138,87 @@ def test_non_tabular_space_samples_candidates_worth_querying(data_dir, monkeypat
     front's neighbours): every query is worth querying, and the run is still seeded."""
     check_seeded_without_a_pool(make_search_cfg(searcher=searcher, queries=22, latency_ms=20.0, n_init=8,
                                                 **FAST[searcher]), monkeypatch)
+
+
+def test_baseline_is_the_first_non_dominated_layers_of_the_feasible_rows():
+    from hwnas.searchers._botorch import baseline_rows
+
+    err = np.array([1.0, 2.0, 3.0, 4.0, 0.5, 5.0])
+    K = np.array([[3.0], [2.0], [1.0], [0.5], [0.5], [5.0]])
+    base = np.array([True, True, True, True, False, True])  # row 4 would dominate all but is infeasible
+    assert baseline_rows(err, K, base, layers=1).tolist() == [0, 1, 2, 3]
+    assert baseline_rows(err, K, base, layers=2).tolist() == [0, 1, 2, 3, 5]
+
+
+def test_each_fit_starts_from_the_previous_fits_hyperparameters_and_reports_its_stage(data_dir, monkeypatch):
+    import torch
+
+    import hwnas.searchers._botorch as B
+
+    cfg = make_search_cfg(searcher="mobo", queries=40, latency_ms=None, n_init=10, batch_size=3, **FAST["mobo"])
+    s = build_setup(cfg)
+    mobo = make_searcher(cfg.searcher, s.problem, 0)
+    calls, stages = [], []
+    real_fit, real_propose = B.fit_gp, B.propose
+
+    def spy(X, err, K, fit_iters, warm, cards=None):
+        out = real_fit(X, err, K, fit_iters, warm, cards)
+        calls.append((warm, out[1]))
+        return out
+
+    monkeypatch.setattr(B, "fit_gp", spy)
+    monkeypatch.setattr(B, "propose", lambda *a, **kw: real_propose(*a, **{**kw, "stage": stages.append}))
+    while len(mobo.evals) < 10:
+        mobo.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in mobo.ask()])
+    assert not calls
+    for _ in range(2):
+        mobo.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in mobo.ask()])
+    assert len(calls) == 2  # two asks after the initial design of 10
+    assert calls[0][0] is None  # the first fit starts from the priors
+    warm = calls[1][0]
+    assert warm is not None
+    for name in warm.state:  # ... the second from exactly what the first fit ended at
+        for key, v in warm.state[name].items():
+            torch.testing.assert_close(v, calls[0][1].state[name][key])
+    assert [t.split(" ")[0] for t in stages] == ["GP", "qLogNEHVI"] * 2
+
+
+@pytest.mark.parametrize("searcher", ["mobo", "lamoo"])
+def test_n_screen_reaches_the_picker(data_dir, searcher):
+    cfg = make_search_cfg(searcher=searcher, queries=20, latency_ms=None, n_screen=7)
+    assert make_searcher(cfg.searcher, build_setup(cfg).problem, 0).picker.settings.screen == 7
+
+
+def test_categorical_kernel_is_exp_of_the_weighted_count_of_differing_choices():
+    import torch
+
+    from hwnas.searchers._botorch import OneHotCategoricalKernel
+
+    cards = [3, 2, 4]
+    rng = np.random.default_rng(1)
+    V = np.stack([rng.integers(0, c, 7) for c in cards], axis=1)  # 7 architectures as choice indices
+    onehot = np.hstack([np.eye(c)[V[:, p]] for p, c in enumerate(cards)])
+    X = torch.tensor(np.hstack([onehot, rng.random((7, 2))]))  # + 2 known columns the kernel must ignore
+    kern = OneHotCategoricalKernel.make(cards, onehot.shape[1]).double()
+    ls = np.array([0.5, 2.0, 1.0])
+    kern.lengthscale = torch.tensor(ls)
+    want = np.exp(-((V[:, None, :] != V[None, :, :]) / ls).sum(-1))
+    with torch.no_grad():
+        np.testing.assert_allclose(kern(X, X).to_dense().numpy(), want, rtol=1e-12)
+        np.testing.assert_allclose(kern(X, X, diag=True).numpy(), np.ones(7))
+
+
+def test_kernel_option_reaches_the_gp(data_dir, monkeypatch):
+    import hwnas.searchers._botorch as B
+
+    cfg = make_search_cfg(searcher="lamoo", queries=30, latency_ms=None, n_init=8, kernel="categorical",
+                          **FAST["lamoo"])
+    s = build_setup(cfg)
+    la = make_searcher(cfg.searcher, s.problem, 0)
+    kernels = []
+    real = B.fit_gp
+    monkeypatch.setattr(B, "fit_gp", lambda *a, **kw: kernels.append(type((out := real(*a, **kw))[0].covar_module))
+                        or out)
+    while not kernels:
+        la.tell([s.problem.make_evaluation(a, s.evaluator.evaluate(a)[0]) for a in la.ask()])
+    assert kernels[0].__name__ == "_Kernel" and kernels[0].__qualname__.startswith("OneHotCategoricalKernel")

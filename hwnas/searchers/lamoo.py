@@ -51,7 +51,7 @@ class LaMOO(LaNAS):
         self.picker = None
         if c.inner == "qnehvi":
             self.picker = QNEHVIPicker(self.problem, self.known,
-                                       QNEHVISettings(c.batch_size, c.mc_samples, c.fit_iters),
+                                       QNEHVISettings(c.batch_size, c.mc_samples, c.fit_iters, c.kernel, c.n_screen),
                                        self.seed, c.n_init, self.progress, "lamoo")
 
     def _n_wanted(self, k: int) -> int:
@@ -92,4 +92,5 @@ class LaMOO(LaNAS):
     def _choose(self, cands: list[Arch], k: int) -> list[Arch]:
         if self.picker is None:
             return cands[:k]  # already a uniform draw from the region
-        return self.picker.pick(self.evals, self.X, cands, k)
+        Xc = self.pool_X[[self.pool_pos[a] for a in cands]] if self.pool is not None else None  # encoded once
+        return self.picker.pick(self.evals, self.X, cands, k, Xc)

@@ -43,7 +43,8 @@ class MOBO(Searcher):
         ref = self.pool if self.pool is not None else sample_distinct(self.space, N_REFERENCE, self.seed)
         self.known = KnownObjectives(problem, ref)
         self.picker = QNEHVIPicker(problem, self.known, QNEHVISettings(config.batch_size, config.mc_samples,
-                                                                       config.fit_iters),
+                                                                       config.fit_iters, config.kernel,
+                                                                       config.n_screen),
                                    self.seed, config.n_init, progress, "mobo")
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))
