@@ -181,20 +181,27 @@ def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, 
 
 class Clock:
     """The profile's reference clock (timing.ReferenceClock) and its reference architecture,
-    exported once; its level is kept in the table (`clock`), so a resumed profile keeps its units."""
+    exported on the first batch that times something (a complete table resumed times nothing and
+    builds nothing); its level is kept in the table (`clock`), so a resumed profile keeps its units."""
 
     def __init__(self, space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int):
-        self.arch = reference_arch(space, dataset, seed)
-        path = work / "reference.onnx"
-        self.reference = (path, export_arch(space, self.arch, dataset, path, runner.settings.batch, seed))
-        stored = table.clock or {}
-        self.clock = ReferenceClock(level_ms=stored.get("level_ms") if stored.get("reference") == str(self.arch) else None)
-        self.table = table
+        self.space, self.dataset, self.runner, self.table, self.work, self.seed = space, dataset, runner, table, work, seed
+        self.arch = self.reference = self.clock = None
 
     def kwargs(self) -> dict:
+        if self.clock is None:
+            self.arch = reference_arch(self.space, self.dataset, self.seed)
+            path = self.work / "reference.onnx"
+            self.reference = (path, export_arch(self.space, self.arch, self.dataset, path, self.runner.settings.batch,
+                                                self.seed))
+            stored = self.table.clock or {}
+            self.clock = ReferenceClock(level_ms=stored.get("level_ms") if stored.get("reference") == str(self.arch)
+                                        else None)
         return {"reference": self.reference, "clock": self.clock}
 
     def store(self) -> None:
+        if self.clock is None:  # nothing was timed: the table's clock stands
+            return
         drift = self.clock.drift()
         self.table.clock = {"reference": str(self.arch), "level_ms": self.clock.level_ms,
                             "drift": drift if drift is not None else (self.table.clock or {}).get("drift"),

@@ -236,8 +236,11 @@ def greedy_picks(acq, choices: torch.Tensor, q: int, screen: int) -> list[int]:
     pending points, which re-partitions the baseline front under every MC sample once more.
     The pending points are left set on `acq` (it is not reused).
     Ties go to the lower index (deterministic)."""
+    def score(C: torch.Tensor) -> np.ndarray:  # one candidate per t-batch, in chunks
+        return torch.cat([acq(c.unsqueeze(-2)) for c in C.split(2048)]).numpy()
+
     with torch.no_grad():
-        vals = torch.cat([acq(c.unsqueeze(-2)) for c in choices.split(2048)]).numpy()
+        vals = score(choices)
         picks = [int(np.argmax(vals))]
         pool = np.arange(len(choices))
         if 0 < screen < len(choices):
@@ -245,8 +248,7 @@ def greedy_picks(acq, choices: torch.Tensor, q: int, screen: int) -> list[int]:
         for _ in range(1, q):
             acq.set_X_pending(choices[picks])
             free = pool[~np.isin(pool, picks)]
-            v = torch.cat([acq(c.unsqueeze(-2)) for c in choices[torch.as_tensor(free)].split(2048)]).numpy()
-            picks.append(int(free[np.argmax(v)]))
+            picks.append(int(free[np.argmax(score(choices[torch.as_tensor(free)]))]))
     return picks
 
 
