@@ -150,12 +150,14 @@ def test_baseline_is_the_first_non_dominated_layers_of_the_feasible_rows():
     assert baseline_rows(err, K, base, layers=2).tolist() == [0, 1, 2, 3, 5]
 
 
-def test_each_fit_starts_from_the_previous_fits_hyperparameters_and_reports_its_stage(data_dir, monkeypatch):
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_each_fit_starts_from_the_priors_or_the_previous_fit_and_reports_its_stage(data_dir, monkeypatch, warm_start):
     import torch
 
     import hwnas.searchers._botorch as B
 
-    cfg = make_search_cfg(searcher="mobo", queries=40, latency_ms=None, n_init=10, batch_size=3, **FAST["mobo"])
+    cfg = make_search_cfg(searcher="mobo", queries=40, latency_ms=None, n_init=10, batch_size=3,
+                          warm_start=warm_start, **FAST["mobo"])
     s = build_setup(cfg)
     mobo = make_searcher(cfg.searcher, s.problem, 0)
     calls, stages = [], []
@@ -176,17 +178,22 @@ def test_each_fit_starts_from_the_previous_fits_hyperparameters_and_reports_its_
     assert len(calls) == 2  # two asks after the initial design of 10
     assert calls[0][0] is None  # the first fit starts from the priors
     warm = calls[1][0]
-    assert warm is not None
-    for name in warm.state:  # ... the second from exactly what the first fit ended at
-        for key, v in warm.state[name].items():
-            torch.testing.assert_close(v, calls[0][1].state[name][key])
+    if not warm_start:  # the default: every fit from the priors' modes
+        assert warm is None
+    else:
+        assert warm is not None
+        for name in warm.state:  # ... the second from exactly what the first fit ended at
+            for key, v in warm.state[name].items():
+                torch.testing.assert_close(v, calls[0][1].state[name][key])
     assert [t.split(" ")[0] for t in stages] == ["GP", "qLogNEHVI"] * 2
 
 
 @pytest.mark.parametrize("searcher", ["mobo", "lamoo"])
-def test_n_screen_reaches_the_picker(data_dir, searcher):
-    cfg = make_search_cfg(searcher=searcher, queries=20, latency_ms=None, n_screen=7)
-    assert make_searcher(cfg.searcher, build_setup(cfg).problem, 0).picker.settings.screen == 7
+def test_n_screen_baseline_layers_and_warm_start_reach_the_picker(data_dir, searcher):
+    cfg = make_search_cfg(searcher=searcher, queries=20, latency_ms=None, n_screen=7, baseline_layers=2,
+                          warm_start=True)
+    settings = make_searcher(cfg.searcher, build_setup(cfg).problem, 0).picker.settings
+    assert (settings.screen, settings.layers, settings.warm) == (7, 2, True)
 
 
 def test_categorical_kernel_is_exp_of_the_weighted_count_of_differing_choices():

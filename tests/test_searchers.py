@@ -117,6 +117,7 @@ BAD_OPTIONS = [(name, field, 0) for name, fields in _INTS_GE1.items() for field 
     ("lanas", "depth", -1), ("lanas", "min_split", 1), ("lanas", "cp", -0.1), ("lanas", "cp", float("nan")),
     ("lanas", "l2", 0.0), ("lanas", "l2", -1.0), ("lanas", "surrogate", "yes"),
     ("mobo", "local", "yes"), ("mobo", "n_candidates", 2.5), ("mobo", "n_screen", -1), ("lamoo", "n_screen", -1),
+    ("mobo", "baseline_layers", 0), ("lamoo", "warm_start", "often"),
     ("lamoo", "depth", -1), ("lamoo", "min_split", 1), ("lamoo", "cp", -0.1), ("lamoo", "l2", 0.0),
 ]
 

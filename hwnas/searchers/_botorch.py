@@ -64,6 +64,7 @@ class QNEHVISettings:
     kernel: str = "rbf"  # rbf: RBF on the one-hot columns; categorical: exp(-weighted count of differing choices)
     screen: int = 0  # > 0: the greedy picks after the first choose among the top `screen` by single-point qLogNEHVI
     layers: int = 1  # non-dominated layers of the observed feasible points taken as the baseline
+    warm: bool = True  # each fit starts from the previous fit's hyperparameters
 
 
 def error_reference(evals: list[Evaluation], n_first: int) -> float:
@@ -209,7 +210,7 @@ def propose(X: np.ndarray, err: np.ndarray, K: np.ndarray, base: np.ndarray, Xc:
         torch.manual_seed(seed)
         if stage:
             stage(f"GP fit ({len(X)} points)")
-        gp, fitted = fit_gp(X, err, K, s.fit_iters, warm, cards if s.kernel == "categorical" else None)
+        gp, fitted = fit_gp(X, err, K, s.fit_iters, warm if s.warm else None, cards if s.kernel == "categorical" else None)
         if stage:
             stage(f"qLogNEHVI over {len(Xc)} candidates")
         sampler = SobolQMCNormalSampler(torch.Size([s.mc_samples]), seed=seed)

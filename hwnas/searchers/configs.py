@@ -117,6 +117,8 @@ class MOBOConfig:
     fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit (warm-started)
     n_screen: int = bounded(0, min=0)  # greedy picks after the first among the top n_screen by one-point qLogNEHVI; 0: all (docs/searchers.md: 32 cost quality under a budget)
     kernel: str = choice("rbf", "rbf", "categorical")  # the GP's kernel on the one-hot encoding (categorical: Hamming)
+    baseline_layers: int = bounded(1, min=1)  # non-dominated layers of the observed feasible points that make qLogNEHVI's baseline front
+    warm_start: bool = False  # each GP fit starts from the previous fit's hyperparameters (false: from the priors' modes; docs/searchers.md)
 
 
 @dataclass
@@ -136,6 +138,8 @@ class LaMOOConfig:
     fit_iters: int = bounded(30, min=1)
     n_screen: int = bounded(0, min=0)  # as mobo's
     kernel: str = choice("rbf", "rbf", "categorical")  # as mobo's
+    baseline_layers: int = bounded(1, min=1)  # as mobo's
+    warm_start: bool = False  # as mobo's
 
 
 @dataclass

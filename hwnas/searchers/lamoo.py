@@ -51,7 +51,8 @@ class LaMOO(LaNAS):
         self.picker = None
         if c.inner == "qnehvi":
             self.picker = QNEHVIPicker(self.problem, self.known,
-                                       QNEHVISettings(c.batch_size, c.mc_samples, c.fit_iters, c.kernel, c.n_screen),
+                                       QNEHVISettings(c.batch_size, c.mc_samples, c.fit_iters, c.kernel, c.n_screen,
+                                                      c.baseline_layers, c.warm_start),
                                        self.seed, c.n_init, self.progress, "lamoo")
 
     def _n_wanted(self, k: int) -> int:

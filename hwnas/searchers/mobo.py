@@ -44,7 +44,8 @@ class MOBO(Searcher):
         self.known = KnownObjectives(problem, ref)
         self.picker = QNEHVIPicker(problem, self.known, QNEHVISettings(config.batch_size, config.mc_samples,
                                                                        config.fit_iters, config.kernel,
-                                                                       config.n_screen),
+                                                                       config.n_screen, config.baseline_layers,
+                                                                       config.warm_start),
                                    self.seed, config.n_init, progress, "mobo")
         self.evals: list[Evaluation] = []
         self.X = np.zeros((0, int(sum(self.space.cardinalities()))))
