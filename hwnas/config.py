@@ -188,18 +188,48 @@ def budget_label(latency_ms, latency_quantile, default_ms=None, default_quantile
     return f"latq{latency_quantile}" if latency_quantile is not None else "latnone"
 
 
-def table_suffix(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None) -> str:
-    """What a default table name adds for a space, width and dataset other than NB-201 on CIFAR-10."""
+def table_suffix(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None,
+                 params: dict | None = None) -> str:
+    """What a default table name adds for a space, width and dataset other than NB-201 on CIFAR-10,
+    and for the space's other parameters (`params`) where they differ from its defaults."""
     width = f"w{float(width_mult):g}" if space != "nb201" and width_mult not in (None, 1.0) else ""
-    return (f"-{space}{width}" if space != "nb201" else "") + (f"-{dataset.lower()}" if dataset != "cifar10" else "")
+    rest = non_default_params(space, dataset, params) if params else ""
+    return (f"-{space}{width}{rest}" if space != "nb201" else "") + (f"-{dataset.lower()}" if dataset != "cifar10" else "")
 
 
-def this_machine_table(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None) -> str:
+def non_default_params(space: str, dataset: str, params: dict) -> str:
+    """`-width64-kernels3-7-11` for the parameters of `space` (its class's `params`, but width_mult,
+    named apart, and those that follow the dataset) that differ from its constructor's defaults:
+    a search at other settings then measures its own table instead of finding one it must refuse."""
+    import inspect
+
+    from hwnas.spaces import SPACES
+
+    cls = SPACES.get(space)
+    defaults = inspect.signature(cls.__init__).parameters
+    follows = cls.defaults_for(dataset)
+    out = ""
+    for key in cls.params:
+        if key == "width_mult" or key in follows or key not in params or key not in defaults:
+            continue
+        value, default = params[key], defaults[key].default
+        if isinstance(value, (list, tuple)) and [int(v) for v in value] != [int(v) for v in default]:
+            out += f"-{key}" + "-".join(str(int(v)) for v in value)
+        elif not isinstance(value, (list, tuple)) and value is not None and value != default:
+            out += f"-{key}{value}"
+    return out
+
+
+def this_machine_table(space: str = "nb201", dataset: str = "cifar10", width_mult: float | None = None,
+                       params=None) -> str:
     """The table `hwnas-profile space=<space> dataset=<dataset> width_mult=<w>` writes here with its
-    default settings (device=this_machine; the resolver gets the search's space, dataset and width)."""
+    default settings (device=this_machine; the resolver gets the search's space, dataset, width and
+    the space's node, whose other non-default parameters are named too)."""
     from hwnas.machine import cpu_slug
 
-    return f"cpu-ort-{cpu_slug()}-t1-b1{table_suffix(str(space), str(dataset), width_mult)}"
+    if params is not None and not isinstance(params, dict):  # the resolver passes the space's node
+        params = OmegaConf.to_container(params, resolve=True)
+    return f"cpu-ort-{cpu_slug()}-t1-b1{table_suffix(str(space), str(dataset), width_mult, params)}"
 
 
 def register_resolvers() -> None:

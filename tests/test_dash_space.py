@@ -283,16 +283,35 @@ def dash_table(space, dataset, monkeypatch):
     for kind in ("1d", "2d"):
         for op, ms in (("conv", 0.02), ("proj", 0.005), ("head", 0.003)):
             monkeypatch.setitem(profile_fixture.BASE_MS, op + kind, ms)
-    name = this_machine_table("dash", dataset)
+    name = this_machine_table("dash", dataset, None, space.param_values())
     path = table_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     synthetic_table(space, path, dataset, calibration=(1.0, 0.0))
     return name
 
 
+def test_this_machines_table_name_names_the_space_settings_that_are_not_the_defaults():
+    """device=this_machine at other dash settings names (so measures) its own table; at the
+    defaults the name is hwnas-profile's, unchanged."""
+    from hydra import compose, initialize_config_module
+
+    import hwnas.apps.search  # noqa: F401  (stores the config schemas, registers the resolvers)
+    from hwnas.config import this_machine_table
+
+    names = {}
+    with initialize_config_module("hwnas.conf", version_base=None):
+        for extra in ([], ["space.width=64", "space.kernels=[3,7,11]"], ["space.depth=2"]):
+            cfg = compose("search", overrides=["space=dash", "dataset=osuleaf", "device=this_machine", *extra])
+            names[tuple(extra)] = cfg.device.name
+    assert names[()] == this_machine_table("dash", "osuleaf")
+    assert names[("space.width=64", "space.kernels=[3,7,11]")] == this_machine_table("dash", "osuleaf") \
+        .replace("-dash-", "-dash-width64-kernels3-7-11-")
+    assert names[("space.depth=2",)].endswith("-dash-depth2-osuleaf")
+
+
 def test_a_table_of_other_space_settings_is_refused_naming_the_way_out(monkeypatch):
-    """The default table name carries space and dataset only: loaded for another width, it is
-    refused with one line that says how to get a table at these settings."""
+    """A table loaded for other space settings than it was profiled at (a device.path, or a
+    name given by hand) is refused with one line that says how to get a table at these settings."""
     import json
 
     from hwnas.latency.profiled import load_model
