@@ -147,17 +147,40 @@ def test_reference_clock_scales_each_round_by_the_machine_speed():
     quiet speed in every round, and the drift is reported."""
     from hwnas.timing import ReferenceClock
 
-    clock = ReferenceClock(level_ms=2.0)
+    clock = ReferenceClock(levels_ms=[2.0])
     ref = [np.full(3, 2.0), np.full(3, 3.0), np.full(3, 2.0)]  # round 1: machine 1.5x slower
     model = [np.full(5, 1.0), np.full(5, 1.5), np.full(5, 1.0)]
-    (out,) = clock.correct([model], ref)
-    assert np.allclose(np.concatenate(out), 1.0)
+    (out,), (applied,) = clock.correct([model], [ref])
+    assert np.allclose(np.concatenate(out), 1.0) and applied == pytest.approx(1.0)
     assert clock.speeds == [1.0, 1.5, 1.0]
     d = clock.drift()
     assert d["speed_p50"] == pytest.approx(1.0) and d["speed_p90"] > 1.3 and d["rounds"] == 3
     first = ReferenceClock()  # no level yet: the first batch's reference median sets it
-    first.correct([model], ref)
-    assert first.level_ms == pytest.approx(2.0)
+    first.correct([model], [ref])
+    assert first.levels_ms == [pytest.approx(2.0)]
+
+
+def test_two_reference_clock_scales_each_model_by_the_slowdown_at_its_own_level():
+    """The heavy reference slows 1.6x, the light one 1.1x in round 1: a model as heavy as the heavy
+    one is scaled by 1.6, one as light as the light one by 1.1, one halfway (in logs) in between
+    by their geometric mean, and models beyond either level by that level's slowdown."""
+    from hwnas.timing import ReferenceClock
+
+    light = [np.full(3, 1.0), np.full(3, 1.1), np.full(3, 1.0)]
+    heavy = [np.full(3, 4.0), np.full(3, 6.4), np.full(3, 4.0)]
+    clock = ReferenceClock(levels_ms=[1.0, 4.0])
+
+    def slowed(level, factor):
+        return [np.full(5, level), np.full(5, level * factor), np.full(5, level)]
+
+    models = [slowed(4.0, 1.6), slowed(1.0, 1.1), slowed(2.0, np.sqrt(1.1 * 1.6)), slowed(0.2, 1.1), slowed(9.0, 1.6)]
+    out, applied = clock.correct(models, [light, heavy])
+    for rounds, level in zip(out, (4.0, 1.0, 2.0, 0.2, 9.0)):
+        assert np.allclose(np.concatenate(rounds), level, rtol=1e-9)
+    assert clock.speeds[1] == pytest.approx(np.sqrt(1.1 * 1.6))  # the drift: the references' mean
+    assert all(v == pytest.approx(1.0) for v in applied)  # median over the rounds: the quiet ones
+    with pytest.raises(ValueError, match="3 references for a clock of 2 levels"):
+        clock.correct(models, [light, heavy, heavy])
 
 
 def test_first_calls_caps_the_reference_runs_per_round():
@@ -171,3 +194,7 @@ def test_first_calls_caps_the_reference_runs_per_round():
     per = time_interleaved([make("ref"), make("m")], warmup=0, repeats=40, rounds=4, first_calls=3)
     assert [len(r) for r in per[0]] == [3] * 4 and [len(r) for r in per[1]] == [10] * 4
     assert calls == {"ref": 12, "m": 40}
+    calls.update(ref=0, heavy=0, m=0)  # two references: both capped, the model not
+    per = time_interleaved([make("ref"), make("heavy"), make("m")], warmup=0, repeats=40, rounds=4, first_calls=3,
+                           first_models=2)
+    assert [sum(len(r) for r in p) for p in per] == [12, 12, 40] and calls == {"ref": 12, "heavy": 12, "m": 40}

@@ -17,7 +17,7 @@ Layout (schema_version 1):
   verdict {level: good | usable | poor, reason, advice, thresholds}
                                     computed from validation (and noise) when absent (older tables)
   cost {op_seconds, op_models, op_timed_runs, e2e_seconds, e2e_models, e2e_timed_runs}
-  clock {reference, level_ms, drift}  the reference clock every timing was scaled by (timing.py)
+  clock {references, levels_ms, drift}  the reference clock every timing was scaled by (timing.py)
 
 The file is rewritten atomically after every measurement, so an interrupted profile resumes
 where it stopped: entries already in a table with the same fingerprint are not measured again.

@@ -36,7 +36,7 @@ class ProfileConfig:
     calibrate: int = 20  # architectures timed end to end to fit the calibration (0: none)
     validate: int = 30  # other architectures timed end to end to score the table (0: none)
     seed: int = 0  # architectures drawn, weights, inputs
-    # time a reference architecture in every round and scale each round by its speed (timing.ReferenceClock)
+    # time a light and a heavy reference architecture in every round; scale each model by the speed at its level (timing.ReferenceClock)
     clock: bool = True
     # auto (layout for NB-201 on onnxruntime CPU at graph_optimization=all, else per_op) | linear (a*sum + b)
     # | per_op (per-op-class factors, ridge-shrunk to linear) | layout (+ cost per NCHWc layout conversion)

@@ -180,45 +180,48 @@ def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, 
 
 
 class Clock:
-    """The profile's reference clock (timing.ReferenceClock) and its reference architecture,
+    """The profile's reference clock (timing.ReferenceClock) and its two reference architectures,
     exported on the first batch that times something (a complete table resumed times nothing and
-    builds nothing); its level is kept in the table (`clock`), so a resumed profile keeps its units."""
+    builds nothing); their levels are kept in the table (`clock`), so a resumed profile keeps its units."""
 
     def __init__(self, space, dataset: str, runner: Runner, table: LatencyTable, work: Path, seed: int):
         self.space, self.dataset, self.runner, self.table, self.work, self.seed = space, dataset, runner, table, work, seed
-        self.arch = self.reference = self.clock = None
+        self.archs = self.references = self.clock = None
 
     def kwargs(self) -> dict:
         if self.clock is None:
-            self.arch = reference_arch(self.space, self.dataset, self.seed)
-            path = self.work / "reference.onnx"
-            self.reference = (path, export_arch(self.space, self.arch, self.dataset, path, self.runner.settings.batch,
-                                                self.seed))
+            self.archs = reference_archs(self.space, self.dataset, self.seed)
+            self.references = []
+            for name, arch in zip(("light", "heavy"), self.archs):
+                path = self.work / f"reference_{name}.onnx"
+                self.references.append((path, export_arch(self.space, arch, self.dataset, path,
+                                                          self.runner.settings.batch, self.seed)))
             stored = self.table.clock or {}
-            self.clock = ReferenceClock(level_ms=stored.get("level_ms") if stored.get("reference") == str(self.arch)
-                                        else None)
-        return {"reference": self.reference, "clock": self.clock}
+            same = stored.get("references") == [str(a) for a in self.archs]
+            self.clock = ReferenceClock(levels_ms=stored.get("levels_ms") if same else None)
+        return {"references": self.references, "clock": self.clock}
 
     def store(self) -> None:
         if self.clock is None:  # nothing was timed: the table's clock stands
             return
         drift = self.clock.drift()
-        self.table.clock = {"reference": str(self.arch), "level_ms": self.clock.level_ms,
+        self.table.clock = {"references": [str(a) for a in self.archs], "levels_ms": self.clock.levels_ms,
                             "drift": drift if drift is not None else (self.table.clock or {}).get("drift"),
-                            "method": "every timing scaled by the speed of its round, read off the reference "
-                                      "architecture timed first in each round (hwnas/timing.py: ReferenceClock)"}
+                            "method": "every timing scaled by the speed of its round, read off a light and a heavy "
+                                      "reference architecture timed first in each round and interpolated at the "
+                                      "model's own level (hwnas/timing.py: ReferenceClock)"}
 
 
-def reference_arch(space, dataset: str, seed: int, draws: int = 9):
-    """The reference of the profile's clock: of `draws` architectures drawn apart from the
-    calibration/validation ones, the one of median parameter count: a typical member of the space,
-    neither the convolution-heavy models another tenant on the core's vector units slows most nor
-    the light, memory-bound ones it barely slows (docs/latency.md)."""
+def reference_archs(space, dataset: str, seed: int, draws: int = 9) -> tuple:
+    """The references of the profile's clock: of `draws` architectures drawn apart from the
+    calibration/validation ones, those of the fewest and the most parameters: a light,
+    memory-bound model that another tenant on the cores barely slows, and a convolution-heavy
+    one it slows most (docs/latency.md); the models between them are scaled in between."""
     def params(arch) -> int:
         return sum(p.numel() for p in space.build_for(arch, dataset).parameters())
 
     ranked = sorted(sample_archs(space, draws, seed + REFERENCE_SEED), key=params)
-    return ranked[len(ranked) // 2]
+    return ranked[0], ranked[-1]
 
 
 REFERENCE_SEED = 7919  # the reference architecture is drawn apart from the calibration/validation ones

@@ -80,7 +80,7 @@ class Runner(ABC):
 
     def time_many(self, models: Sequence[tuple[Path, tuple[int, ...]]], rounds: int = ROUNDS,
                   retime_rel_iqr: float = RETIME_REL_IQR, max_retimes: int = MAX_RETIMES,
-                  reference: tuple[Path, tuple[int, ...]] | None = None, clock: ReferenceClock | None = None
+                  references: Sequence[tuple[Path, tuple[int, ...]]] = (), clock: ReferenceClock | None = None
                   ) -> list[tuple[Timing, dict]]:
         """(Timing, extra) per model, timed interleaved in `rounds` (timing.time_interleaved).
         A timing whose IQR/median exceeds `retime_rel_iqr` is timed again (interleaved with the
@@ -89,9 +89,9 @@ class Runner(ABC):
         retimed (how many times), rounds. A runner without `prepare` times one model after
         another with its own `time` (remote: the agent times).
 
-        With `reference` and `clock` (timing.ReferenceClock), the reference model is timed first in
-        every round and each model's runs are scaled to the clock's level speed; extra then also
-        has raw_median_ms (unscaled) and speed (the median speed of the rounds it was timed in)."""
+        With `references` (light, heavy) and `clock` (timing.ReferenceClock), the reference models
+        are timed first in every round and each model's runs are scaled to the clock's level speed;
+        extra then also has raw_median_ms (unscaled) and speed (the median speed applied to it)."""
         s = self.settings
         try:
             prepared = [self.prepare(p, shape) for p, shape in models]
@@ -100,21 +100,20 @@ class Runner(ABC):
                     for p, shape in models]
         self_timed = prepared[0][1] if prepared else False
         runs = [r for r, _ in prepared]
-        ref_run = self.prepare(*reference)[0] if reference is not None and clock is not None else None
+        ref_runs = [self.prepare(*r)[0] for r in references] if clock is not None else []
 
         def measure(idx):
             chosen = [runs[i] for i in idx]
-            if ref_run is None:
+            if not ref_runs:
                 per = time_interleaved(chosen, s.warmup, s.repeats, rounds, self_timed)
                 return [(summarize(np.concatenate(p)), split_half_rel_diff(p), {}) for p in per]
-            ref, *raw = time_interleaved([ref_run, *chosen], s.warmup, s.repeats, rounds, self_timed,
-                                         first_calls=clock.calls)
-            n0 = len(clock.speeds)
-            per = clock.correct(raw, ref)
-            speed = float(np.median(clock.speeds[n0:]))
+            timed = time_interleaved([*ref_runs, *chosen], s.warmup, s.repeats, rounds, self_timed,
+                                     first_calls=clock.calls, first_models=len(ref_runs))
+            raw = timed[len(ref_runs):]
+            per, speeds = clock.correct(raw, timed[:len(ref_runs)])
             return [(summarize(np.concatenate(p)), split_half_rel_diff(p),
-                     {"raw_median_ms": float(np.median(np.concatenate(q))), "speed": speed})
-                    for p, q in zip(per, raw)]
+                     {"raw_median_ms": float(np.median(np.concatenate(q))), "speed": v})
+                    for p, q, v in zip(per, raw, speeds)]
 
         best = measure(range(len(runs)))
         retimed = [0] * len(runs)
