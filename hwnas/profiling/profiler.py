@@ -224,7 +224,7 @@ def reference_archs(space, dataset: str, seed: int, draws: int = 9) -> tuple:
     return ranked[0], ranked[-1]
 
 
-REFERENCE_SEED = 7919  # the reference architecture is drawn apart from the calibration/validation ones
+REFERENCE_SEED = 7919  # the reference architectures are drawn apart from the calibration/validation ones
 RECHECK = 10  # validation architectures timed a second time for the noise ceiling
 
 
