@@ -138,7 +138,8 @@ class ReferenceClock:
     convolution-heavy ones slow more than light, memory-bound ones. So each model's runs of round r
     are divided by s_r interpolated between the light and the heavy reference's speeds (in logs),
     at the model's own place between the two levels (clipped to them): the same 160 architectures
-    timed twice agreed within 10% for 96% of them this way, 82% with one mid-sized reference.
+    timed twice agreed within 10% for 92% of them this way, 83% with one mid-sized reference
+    (benchmarks/clock_repeatability.py).
     One reference also works (every model scaled by its speed).
 
     `levels_ms` is fixed by the first batch timed (or read back from a resumed table); `speeds`

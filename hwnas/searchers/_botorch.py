@@ -9,7 +9,7 @@ Improvement sees that GP alone, and its MC objective appends -known objectives r
 extra columns (so BoTorch caches the baseline's Cholesky factor). The baseline is the first
 non-dominated layers of the observed feasible points. The batch is chosen greedily over the
 candidates (q sequential picks, earlier ones pending; greedy_picks). Each GP fit
-starts from the previous fit's hyperparameters.
+starts from the priors' modes, or with `warm` from the previous fit's hyperparameters.
 
 Imports torch/BoTorch: only searcher modules import this (they load lazily).
 """
@@ -259,8 +259,8 @@ def one_hot(space, archs: Sequence[Arch]) -> np.ndarray:
 
 class QNEHVIPicker:
     """Picks k of a candidate list by qLogNEHVI given the evaluations so far (one GP fit per
-    call, warm-started from the previous call's hyperparameters: replayed on resume, so the
-    same run).
+    call; warm-started from the previous call's hyperparameters with `settings.warm`, replayed
+    on resume, so the same run).
 
     Shows one progress bar of the fits when `progress`, its text saying what runs now.
     """

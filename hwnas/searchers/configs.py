@@ -114,7 +114,7 @@ class MOBOConfig:
     n_candidates: int = bounded(600, min=1)  # unseen feasible candidates scored per fit (seeded draw)
     local: bool = True  # also score every one-edit neighbour of the observed front
     mc_samples: int = bounded(16, min=1)  # quasi-MC samples of the posterior in qLogNEHVI
-    fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit (warm-started)
+    fit_iters: int = bounded(30, min=1)  # L-BFGS iterations of the GP's marginal-likelihood fit
     n_screen: int = bounded(0, min=0)  # greedy picks after the first among the top n_screen by one-point qLogNEHVI; 0: all (docs/searchers.md: 32 cost quality under a budget)
     kernel: str = choice("rbf", "rbf", "categorical")  # the GP's kernel on the one-hot encoding (categorical: Hamming)
     baseline_layers: int = bounded(1, min=1)  # non-dominated layers of the observed feasible points that make qLogNEHVI's baseline front
