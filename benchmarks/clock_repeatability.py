@@ -39,17 +39,13 @@ def collect(n: int, seed: int, progress: bool = True) -> dict:
     from tqdm import tqdm
 
     from hwnas.onnx_io import ort_session, random_input
-    from hwnas.profiling.profiler import REFERENCE_SEED, export_arch, sample_archs
+    from hwnas.profiling.profiler import export_arch, reference_candidates, sample_archs
     from hwnas.spaces import SPACES
     from hwnas.timing import ROUNDS, time_interleaved
 
     space = SPACES.get("nb201")()
     archs = sample_archs(space, n, seed)
-
-    def params(a) -> int:
-        return sum(p.numel() for p in space.build_for(a, "cifar10").parameters())
-
-    nine = sorted(sample_archs(space, 9, seed + REFERENCE_SEED), key=params)
+    nine = reference_candidates(space, "cifar10", seed)  # the profiler's light and heavy, and the median one
     every = archs + [nine[0], nine[4], nine[-1]]
     x = random_input((3, 32, 32), 1, 0)
     t = {j: [] for j in range(len(every))}

@@ -212,15 +212,20 @@ class Clock:
                                       "model's own level (hwnas/timing.py: ReferenceClock)"}
 
 
-def reference_archs(space, dataset: str, seed: int, draws: int = 9) -> tuple:
-    """The references of the profile's clock: of `draws` architectures drawn apart from the
-    calibration/validation ones, those of the fewest and the most parameters: a light,
-    memory-bound model that another tenant on the cores barely slows, and a convolution-heavy
-    one it slows most (docs/latency.md); the models between them are scaled in between."""
+def reference_candidates(space, dataset: str, seed: int, draws: int = 9) -> list:
+    """`draws` architectures drawn apart from the calibration/validation ones, fewest parameters first."""
     def params(arch) -> int:
         return sum(p.numel() for p in space.build_for(arch, dataset).parameters())
 
-    ranked = sorted(sample_archs(space, draws, seed + REFERENCE_SEED), key=params)
+    return sorted(sample_archs(space, draws, seed + REFERENCE_SEED), key=params)
+
+
+def reference_archs(space, dataset: str, seed: int, draws: int = 9) -> tuple:
+    """The references of the profile's clock: of the reference candidates, those of the fewest
+    and the most parameters: a light, memory-bound model that another tenant on the cores barely
+    slows, and a convolution-heavy one it slows most (docs/latency.md); the models between them
+    are scaled in between."""
+    ranked = reference_candidates(space, dataset, seed, draws)
     return ranked[0], ranked[-1]
 
 
