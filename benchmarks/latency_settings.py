@@ -15,7 +15,8 @@ then prints one row each:
     python -m benchmarks.latency_settings --label loaded    # with other work running
     python -m benchmarks.latency_settings --settings t1-b1 --off-for --no-docs
 
-The rows go to stdout and into docs/latency.md (section `latency_settings:<label>`).
+The rows go to stdout and into docs/latency.md (section `latency_settings:<label>:<cpu>`, one per CPU
+model, e.g. `latency_settings:idle:intel-xeon-processor`).
 """
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ def main() -> None:
     if not args.no_docs:
         text = "\n".join([f"{args.label.capitalize()} machine; {len(rows)} fresh default profiles (NAS-Bench-201, "
                           "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", HEADER, *map(row, rows)])
-        print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}', text)}")
+        from hwnas.machine import cpu_slug
+
+        print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}:{cpu_slug()}', text)}")
 
 
 if __name__ == "__main__":

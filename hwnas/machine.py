@@ -21,9 +21,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_slug() -> str:
-    """cpu_model() as a short file-name-safe slug, e.g. 'intel-xeon-processor'."""
-    name = re.sub(r"\((r|tm)\)|cpu|@.*$|\d+-core processor", " ", cpu_model().lower())
+def cpu_slug(model: str | None = None) -> str:
+    """`model` (default cpu_model()) as a short file-name-safe slug, e.g. 'intel-xeon-processor'."""
+    name = re.sub(r"\((r|tm)\)|cpu|@.*$|\d+-core processor", " ", (model or cpu_model()).lower())
     return re.sub(r"[^a-z0-9]+", "-", name).strip("-")[:40] or platform.machine().lower()
 
 

@@ -1,0 +1,150 @@
+"""Which features of a whole network would lift a latency table's calibration: cross-validated on
+many architectures timed end to end (no timing here).
+
+The table's calibration predicts measured ~= a * table sum + (features) @ d + b, the d ridge-shrunk
+toward 0 (the profiler's own fit, lambda by leave-one-out CV inside the calibration set). Feature
+sets compared on the same random splits (fit on k architectures, score on all the others; mean and
+std over draws): none (linear), onnxruntime's NCHWc layout conversions (the profiler's `layout`
+mode), the table cost per op class (`per_op`), counts of each op, which op sits on which edge, and
+the kernels onnxruntime really runs (each architecture exported and optimised, its nodes counted by
+type: Conv, Relu, Add, Mul, pools, Reorder*, Conv with a fused Sum input).
+
+Needs a table with many end-to-end timings, made on the machine to study:
+
+    hwnas-profile calibrate=130 validate=30 device=many out_dir=benchmarks/results/many
+    python -m benchmarks.calibration_features --table benchmarks/results/many/many.json
+
+The table goes to stdout and into docs/latency.md (section `calibration_features:<cpu>`, named
+after the CPU model that timed the table; `--no-docs` to skip).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.docs_section import write_section
+except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from docs_section import write_section
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+KERNELS = ("Conv", "ConvSum", "Relu", "Add", "Mul", "AveragePool", "BatchNormalization",
+           "ReorderInput", "ReorderOutput")
+
+
+def kernel_counts(space, archs, threads: int = 1) -> np.ndarray:
+    """(n, len(KERNELS)): nodes of each type in onnxruntime's optimised graph of each architecture."""
+    import onnx
+    import onnxruntime as ort
+    from tqdm import tqdm
+
+    from hwnas.profiling.profiler import export_arch
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src, opt = Path(tmp) / "a.onnx", Path(tmp) / "opt.onnx"
+        for arch in tqdm(archs, desc="optimised graphs"):
+            export_arch(space, arch, "cifar10", src, 1, 0)
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            so.optimized_model_filepath, so.intra_op_num_threads = str(opt), threads
+            so.log_severity_level = 3  # the NCHWc serialisation warning, once per architecture
+            ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+            nodes = onnx.load(str(opt)).graph.node
+            c = collections.Counter(n.op_type for n in nodes)
+            c["ConvSum"] = sum(n.op_type == "Conv" and len([x for x in n.input if x]) >= 4 for n in nodes)
+            out.append([c.get(k, 0) for k in KERNELS])
+    return np.array(out, dtype=float)
+
+
+def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(table sum, measured, {name: (n, f) features}) of the table's end-to-end architectures."""
+    from hwnas.latency.model import LatencyModel
+
+    model = LatencyModel(table, space, "cifar10")
+    codes = list(table.e2e)
+    archs = [space.parse(c) for c in codes]
+    y = np.array([table.e2e[c]["median_ms"] for c in codes])
+    S = model.table_sum(archs)
+    R = model.reorders(archs).astype(float)
+    R = R[:, None] / max(R.max(), 1.0)
+    edges = [[e.split("~")[0] for e in c.replace("+", "").split("|") if e] for c in codes]
+    counts = np.array([[e.count(o) for o in OPS] for e in edges], dtype=float)
+    onehot = np.array([[float(op == o) for op in e for o in OPS] for e in edges])
+    K = kernel_counts(space, archs)
+    K = K / K.max(0).clip(1)
+    unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
+    return S, y, {
+        "none (linear)": np.zeros((len(y), 0)),
+        "layout conversions (the profiler's layout mode)": R,
+        "table cost per op class (per_op mode)": model.class_costs(archs),
+        "layout conversions + cost per op class": np.column_stack([R, model.class_costs(archs)]),
+        "layout conversions + op counts": np.column_stack([R, counts * unit / 10]),
+        "layout conversions + op on each edge": np.column_stack([R, onehot * unit / 10]),
+        "layout conversions + kernel counts": np.column_stack([R, K * unit]),
+        "kernel counts (optimised graph)": K * unit,
+    }
+
+
+def cross_validate(S, y, X, k: int, draws: int, seed: int) -> np.ndarray:
+    """(draws, 4): Kendall tau, MAPE %, within 5%, within 10% on the held-out architectures."""
+    from scipy.stats import kendalltau
+
+    from hwnas.latency.model import RIDGE_GRID, _ridge_cv, fit_calibration
+
+    rng = np.random.default_rng(seed)  # the same splits for every feature set
+    out = []
+    for _ in range(draws):
+        idx = rng.permutation(len(y))
+        tr, te = idx[:k], idx[k:]
+        if X.shape[1] == 0:
+            a, b = fit_calibration(S[tr], y[tr])
+            pred = a * S[te] + b
+        else:
+            th, _, _ = _ridge_cv(S[tr], X[tr], y[tr], RIDGE_GRID)
+            pred = th[0] * S[te] + X[te] @ th[1:-1] + th[-1]
+        e = np.abs(pred / y[te] - 1)
+        out.append((kendalltau(pred, y[te])[0], 100 * e.mean(), (e < 0.05).mean(), (e < 0.10).mean()))
+    return np.array(out)
+
+
+def main() -> None:
+    from hwnas.latency.table import LatencyTable
+    from hwnas.spaces import SPACES
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", required=True, help="a NAS-Bench-201 CIFAR-10 table with many e2e timings")
+    ap.add_argument("--k", type=int, nargs="+", default=[20, 40], help="calibration architectures per split")
+    ap.add_argument("--draws", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-docs", action="store_true")
+    args = ap.parse_args()
+    table = LatencyTable.load(args.table)
+    S, y, sets = feature_sets(table, SPACES.get("nb201")())
+    lines = ["| features besides the table sum | " + " | ".join(f"k={k}: tau / MAPE / within 10%" for k in args.k) + " |",
+             "|---|" + "---|" * len(args.k)]
+    for name, X in sets.items():
+        cells = []
+        for k in args.k:
+            r = cross_validate(S, y, X, k, args.draws, args.seed)
+            cells.append(f"{r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} / {r[:, 1].mean():.1f}% / {100 * r[:, 3].mean():.0f}%")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    fp = table.fingerprint or {}
+    note = (f"table {Path(args.table).name} ({len(y)} architectures timed end to end by hwnas-profile on "
+            f"{fp.get('processor', '?')}, {fp.get('intra_op_threads', '?')} thread, "
+            f"batch {fp.get('batch', '?')}); {args.draws} random splits per k")
+    text = "\n".join(lines)
+    print(text + "\n\n" + note)
+    if not args.no_docs:
+        from hwnas.machine import cpu_slug
+
+        name = f"calibration_features:{cpu_slug(fp.get('processor'))}"
+        print(f"wrote {write_section('latency.md', name, text, note, machine=False)}")
+
+
+if __name__ == "__main__":
+    main()
