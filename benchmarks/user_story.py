@@ -1,5 +1,5 @@
 """The whole story once, on your own data: profile this CPU for mbv3, search Fashion-MNIST under a
-latency budget with the default searcher (100 trainings), export the front, and compare each
+latency budget with LaNAS (`--searcher`; 100 trainings), export the front, and compare each
 exported model's accuracy and measured latency with what the search predicted.
 
 Runs the three commands exactly as a user would (subprocesses), then writes the table into
