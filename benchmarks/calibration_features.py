@@ -33,7 +33,6 @@ try:  # python -m benchmarks.<name> from the repo root (the documented way)
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
     from docs_section import write_section
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 FOREST = "layout conversions, then a random forest on the residuals (op on each edge + kernel counts)"
 KERNELS = ("Conv", "ConvSum", "Relu", "Add", "Mul", "AveragePool", "BatchNormalization",
            "ReorderInput", "ReorderOutput")
@@ -67,6 +66,7 @@ def kernel_counts(space, archs, threads: int = 1) -> np.ndarray:
 def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(table sum, measured, {name: (n, f) features}) of the table's end-to-end architectures."""
     from hwnas.latency.model import LatencyModel
+    from hwnas.spaces.nb201_cell import OPS
 
     model = LatencyModel(table, space, "cifar10")
     codes = list(table.e2e)
@@ -75,9 +75,9 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     S = model.table_sum(archs)
     R = model.reorders(archs).astype(float)
     R = R[:, None] / max(R.max(), 1.0)
-    edges = [[e.split("~")[0] for e in c.replace("+", "").split("|") if e] for c in codes]
-    counts = np.array([[e.count(o) for o in OPS] for e in edges], dtype=float)
-    onehot = np.array([[float(op == o) for op in e for o in OPS] for e in edges])
+    onehot = np.eye(len(OPS))[np.stack([space.to_vector(a) for a in archs])]  # (n, edge, op)
+    counts = onehot.sum(axis=1)
+    onehot = onehot.reshape(len(archs), -1)
     K = kernel_counts(space, archs)
     K = K / K.max(0).clip(1)
     unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
