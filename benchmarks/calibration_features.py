@@ -7,7 +7,8 @@ sets compared on the same random splits (fit on k architectures, score on all th
 std over draws): none (linear), onnxruntime's NCHWc layout conversions (the profiler's `layout`
 mode), the table cost per op class (`per_op`), counts of each op, which op sits on which edge, and
 the kernels onnxruntime really runs (each architecture exported and optimised, its nodes counted by
-type: Conv, Relu, Add, Mul, pools, Reorder*, Conv with a fused Sum input). One nonlinear
+type: Conv, Relu, Add, Mul, pools, Reorder*, Conv with a fused Sum input), and node-level
+entries learned in context (each node's tuple of incoming ops, one coefficient each). One nonlinear
 correction too: a random forest (scikit-learn) on the layout fit's relative residuals, from the op
 on each edge and the kernel counts.
 
@@ -63,6 +64,20 @@ def kernel_counts(space, archs, threads: int = 1) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
+def node_tuples(vectors: np.ndarray, n_ops: int) -> np.ndarray:
+    """(n, n_ops + n_ops^2 + n_ops^3): one-hot of the ops on the edges into each of a cell's nodes
+    1, 2, 3 (edges in the space's order: 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2). Its coefficients are
+    node-level entries learned in context: what a node with those inputs costs inside the network."""
+    blocks, start = [], 0
+    for width in (1, 2, 3):
+        code = np.zeros(len(vectors), dtype=int)
+        for e in range(start, start + width):
+            code = code * n_ops + vectors[:, e]
+        blocks.append(np.eye(n_ops ** width)[code])
+        start += width
+    return np.concatenate(blocks, axis=1)
+
+
 def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(table sum, measured, {name: (n, f) features}) of the table's end-to-end architectures."""
     from hwnas.latency.model import LatencyModel
@@ -78,6 +93,7 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     onehot = np.eye(len(OPS))[np.stack([space.to_vector(a) for a in archs])]  # (n, edge, op)
     counts = onehot.sum(axis=1)
     onehot = onehot.reshape(len(archs), -1)
+    nodes = node_tuples(np.stack([space.to_vector(a) for a in archs]), len(OPS))
     K = kernel_counts(space, archs)
     K = K / K.max(0).clip(1)
     unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
@@ -90,6 +106,7 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
         "layout conversions + op on each edge": np.column_stack([R, onehot * unit / 10]),
         "layout conversions + kernel counts": np.column_stack([R, K * unit]),
         "kernel counts (optimised graph)": K * unit,
+        "layout conversions + each node's tuple of incoming ops (155 learned node entries)": np.column_stack([R, nodes * unit / 10]),
         FOREST: np.column_stack([R, onehot, K]),
     }
 
@@ -129,13 +146,17 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", required=True, help="a NAS-Bench-201 CIFAR-10 table with many e2e timings")
-    ap.add_argument("--k", type=int, nargs="+", default=[20, 40], help="calibration architectures per split")
-    ap.add_argument("--draws", type=int, default=100)
+    ap.add_argument("--k", type=int, nargs="+", default=[20, 40, 130], help="calibration architectures per split")
+    ap.add_argument("--draws", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
     table = LatencyTable.load(args.table)
     S, y, sets = feature_sets(table, SPACES.get("nb201")())
+    ks = [k for k in args.k if k <= len(y) - 10]  # at least 10 held out to score on
+    if ks != args.k:
+        print(f"the table has {len(y)} timed architectures: k={sorted(set(args.k) - set(ks))} left out")
+    args.k = ks
     lines = ["| features besides the table sum | " + " | ".join(f"k={k}: tau / MAPE / within 10%" for k in args.k) + " |",
              "|---|" + "---|" * len(args.k)]
     for name, X in sets.items():

@@ -31,3 +31,14 @@ def test_kernel_counts_read_what_onnxruntime_runs():
     assert col["AveragePool"][1] > col["AveragePool"][0]
     for i, arch in enumerate([convs, pools]):  # the replayed layout pass agrees with the real graph
         assert col["ReorderInput"][i] + col["ReorderOutput"][i] == nchwc_reorders(arch.op_names)
+
+
+def test_node_tuples_one_hot_each_nodes_incoming_ops():
+    from benchmarks.calibration_features import node_tuples
+
+    space = NB201Space(data_dir=None)
+    arch = space.parse("|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|none~2|")
+    X = node_tuples(space.to_vector(arch)[None, :], 5)
+    assert X.shape == (1, 5 + 25 + 125) and X.sum() == 3  # one entry per node
+    v = space.to_vector(arch)
+    assert np.nonzero(X[0])[0].tolist() == [v[0], 5 + v[1] * 5 + v[2], 30 + (v[3] * 5 + v[4]) * 5 + v[5]]
