@@ -90,18 +90,20 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     S = model.table_sum(archs)
     R = model.reorders(archs).astype(float)
     R = R[:, None] / max(R.max(), 1.0)
-    onehot = np.eye(len(OPS))[np.stack([space.to_vector(a) for a in archs])]  # (n, edge, op)
+    V = np.stack([space.to_vector(a) for a in archs])  # (n, edge): op ids
+    onehot = np.eye(len(OPS))[V]  # (n, edge, op)
     counts = onehot.sum(axis=1)
     onehot = onehot.reshape(len(archs), -1)
-    nodes = node_tuples(np.stack([space.to_vector(a) for a in archs]), len(OPS))
+    nodes = node_tuples(V, len(OPS))
+    C = model.class_costs(archs)
     K = kernel_counts(space, archs)
     K = K / K.max(0).clip(1)
     unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
     return S, y, {
         "none (linear)": np.zeros((len(y), 0)),
         "layout conversions (the profiler's layout mode)": R,
-        "table cost per op class (per_op mode)": model.class_costs(archs),
-        "layout conversions + cost per op class": np.column_stack([R, model.class_costs(archs)]),
+        "table cost per op class (per_op mode)": C,
+        "layout conversions + cost per op class": np.column_stack([R, C]),
         "layout conversions + op counts": np.column_stack([R, counts * unit / 10]),
         "layout conversions + op on each edge": np.column_stack([R, onehot * unit / 10]),
         "layout conversions + kernel counts": np.column_stack([R, K * unit]),
