@@ -116,9 +116,9 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
 def cross_validate(S, y, X, k: int, draws: int, seed: int, forest: bool = False) -> np.ndarray:
     """(draws, 4): Kendall tau, MAPE %, within 5%, within 10% on the held-out architectures.
     forest: X[:, 0] is the layout feature; a random forest on X[:, 1:] corrects that fit's residuals."""
-    from scipy.stats import kendalltau
     from sklearn.ensemble import RandomForestRegressor
 
+    from hwnas.latency.fidelity import fidelity
     from hwnas.latency.model import RIDGE_GRID, _ridge_cv, fit_calibration
 
     rng = np.random.default_rng(seed)  # the same splits for every feature set
@@ -137,8 +137,8 @@ def cross_validate(S, y, X, k: int, draws: int, seed: int, forest: bool = False)
                 rf = RandomForestRegressor(200, min_samples_leaf=3, random_state=seed)
                 pred = pred * (1 + rf.fit(X[tr, 1:], y[tr] / pred[tr] - 1).predict(X[:, 1:]))
             pred = pred[te]
-        e = np.abs(pred / y[te] - 1)
-        out.append((kendalltau(pred, y[te])[0], 100 * e.mean(), (e < 0.05).mean(), (e < 0.10).mean()))
+        f = fidelity(pred, y[te])
+        out.append((f["kendall_tau"], f["mape_pct"], f["within_5pct"], f["within_10pct"]))
     return np.array(out)
 
 

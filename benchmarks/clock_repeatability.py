@@ -95,14 +95,6 @@ def estimates(data: dict, method: str) -> np.ndarray:
     return out
 
 
-def agreement(a: np.ndarray, b: np.ndarray) -> dict:
-    from scipy.stats import kendalltau
-
-    e = np.abs(a / b - 1)
-    return {"tau": float(kendalltau(a, b)[0]), "mape": float(100 * e.mean()),
-            "w5": float(100 * (e < 0.05).mean()), "w10": float(100 * (e < 0.10).mean())}
-
-
 METHODS = {"none": "none (median of the runs)", "light": "one reference: the light one",
            "mid": "one reference: median parameters (the profiler before)",
            "heavy": "one reference: the heavy one",
@@ -110,6 +102,8 @@ METHODS = {"none": "none (median of the runs)", "light": "one reference: the lig
 
 
 def main() -> None:
+    from hwnas.latency.fidelity import fidelity
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=160)
     ap.add_argument("--seed", type=int, default=12345)
@@ -119,10 +113,10 @@ def main() -> None:
     lines = ["| scaling | Kendall tau | a perfect table's tau, at most | MAPE | within 5% | within 10% |",
              "|---|---|---|---|---|---|"]
     for m, label in METHODS.items():
-        a, b = estimates(data, m)
-        r = agreement(a, b)
-        lines.append(f"| {label} | {r['tau']:.3f} | {np.sqrt(max(r['tau'], 0)):.3f} | {r['mape']:.1f}% | "
-                     f"{r['w5']:.0f}% | {r['w10']:.0f}% |")
+        r = fidelity(*estimates(data, m))  # the first pass against the second
+        tau = r["kendall_tau"]
+        lines.append(f"| {label} | {tau:.3f} | {np.sqrt(max(tau, 0)):.3f} | {r['mape_pct']:.1f}% | "
+                     f"{100 * r['within_5pct']:.0f}% | {100 * r['within_10pct']:.0f}% |")
     note = f"{args.n} architectures timed twice, minutes apart; onnxruntime CPU, 1 thread, batch 1"
     text = "\n".join(lines)
     print(text + "\n\n" + machine_line(note))
