@@ -10,7 +10,9 @@ the kernels onnxruntime really runs (each architecture exported and optimised, i
 type: Conv, Relu, Add, Mul, pools, Reorder*, Conv with a fused Sum input), and node-level
 entries learned in context (each node's tuple of incoming ops, one coefficient each). One nonlinear
 correction too: a random forest (scikit-learn) on the layout fit's relative residuals, from the op
-on each edge and the kernel counts.
+on each edge and the kernel counts. Every row prices the ops the runtime runs (the profiler's table
+sum `distinct`: ops the export and onnxruntime merge priced once, hwnas/latency/shared_ops.py) but
+the first two, which price every listed op (the sum before that rule).
 
 Needs a table with many end-to-end timings, made on the machine to study:
 
@@ -78,16 +80,19 @@ def node_tuples(vectors: np.ndarray, n_ops: int) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(table sum, measured, {name: (n, f) features}) of the table's end-to-end architectures."""
+def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray | tuple]]:
+    """(table sum, measured, {name: (n, f) features, or (its own table sum, features)}) of the table's
+    end-to-end architectures. The table sum prices the ops the runtime runs (`distinct`, shared_ops.py)
+    but in the rows marked `all`, the sum before that rule."""
     from hwnas.latency.model import LatencyModel
     from hwnas.spaces.nb201_cell import OPS
 
-    model = LatencyModel(table, space, "cifar10")
+    model = LatencyModel(table, space, "cifar10", sum_rule="distinct")  # the rule of a new onnxruntime profile
     codes = list(table.e2e)
     archs = [space.parse(c) for c in codes]
     y = np.array([table.e2e[c]["median_ms"] for c in codes])
     S = model.table_sum(archs)
+    S_all = LatencyModel(table, space, "cifar10", sum_rule="all").table_sum(archs)
     R = model.reorders(archs).astype(float)
     R = R[:, None] / max(R.max(), 1.0)
     V = np.stack([space.to_vector(a) for a in archs])  # (n, edge): op ids
@@ -100,6 +105,8 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     K = K / K.max(0).clip(1)
     unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
     return S, y, {
+        "every listed op priced (table sum `all`), linear": (S_all, np.zeros((len(y), 0))),
+        "every listed op priced (table sum `all`), layout conversions": (S_all, R),
         "none (linear)": np.zeros((len(y), 0)),
         "layout conversions (the profiler's layout mode)": R,
         "table cost per op class (per_op mode)": C,
@@ -162,9 +169,10 @@ def main() -> None:
     lines = ["| features besides the table sum | " + " | ".join(f"k={k}: tau / MAPE / within 10%" for k in args.k) + " |",
              "|---|" + "---|" * len(args.k)]
     for name, X in sets.items():
+        S_set, X = X if isinstance(X, tuple) else (S, X)
         cells = []
         for k in args.k:
-            r = cross_validate(S, y, X, k, args.draws, args.seed, forest=name == FOREST)
+            r = cross_validate(S_set, y, X, k, args.draws, args.seed, forest=name == FOREST)
             cells.append(f"{r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} / {r[:, 1].mean():.1f}% / {100 * r[:, 3].mean():.0f}%")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     fp = table.fingerprint or {}

@@ -14,6 +14,7 @@ then prints one row each:
     python -m benchmarks.latency_settings --label idle      # stop other work first
     python -m benchmarks.latency_settings --label loaded    # with other work running
     python -m benchmarks.latency_settings --settings t1-b1 --off-for --no-docs
+    python -m benchmarks.latency_settings --settings t1-b1 --off-for --seeds 0 1 2 3 4 --label idle-seeds
 
 The rows go to stdout and into docs/latency.md (section `latency_settings:<label>:<cpu>`, one per CPU
 model, e.g. `latency_settings:idle:intel-xeon-processor`).
@@ -56,7 +57,7 @@ def one(setting: str, clock: bool, out: Path, seed: int) -> dict:
     cost, noise = table["cost"], table["noise"] or {}
     per_arch_s = cost["e2e_seconds"] / max(cost["e2e_models"], 1)
     fid = (table["validation"] or {}).get("calibrated") or {}
-    return {"setting": setting, "threads": threads, "batch": batch, "clock": clock, "load_before": load,
+    return {"setting": setting, "seed": seed, "threads": threads, "batch": batch, "clock": clock, "load_before": load,
             "tau": fid.get("kendall_tau"), "rho": fid.get("spearman_rho"), "mape": fid.get("mape_pct"),
             "w5": fid.get("within_5pct"), "w10": fid.get("within_10pct"),
             "mode": (table["calibration"] or {}).get("selected"), "verdict": table["verdict"]["level"],
@@ -65,18 +66,31 @@ def one(setting: str, clock: bool, out: Path, seed: int) -> dict:
             "all_archs_h": per_arch_s * N_ARCHS / 3600, "ratio": per_arch_s * N_ARCHS / wall}
 
 
+def mean_row(rows: list[dict]) -> dict:
+    """One row of the mean over seeds (numbers averaged; verdicts counted)."""
+    out = dict(rows[0], seed="mean")
+    for k in ("tau", "rho", "mape", "w5", "w10", "recheck_diff", "recheck_w10", "seconds", "all_archs_h", "ratio",
+              "load_before"):
+        vals = [r[k] for r in rows if r[k] is not None]
+        out[k] = sum(vals) / len(vals) if vals else None
+    out["speed"] = [min(r["speed"][0] for r in rows), max(r["speed"][1] for r in rows)] if all(r["speed"] for r in rows) else None
+    good = sum(r["verdict"] == "good" for r in rows)
+    out["verdict"], out["mode"] = f"{good}/{len(rows)} good", "-"
+    return out
+
+
 def row(r: dict) -> str:
     pct = lambda v, d=0: "-" if v is None else f"{100 * v:.{d}f}%"  # noqa: E731
     speed = "-" if not r["speed"] else f"{r['speed'][0]:.2f}-{r['speed'][1]:.2f}x"
-    return (f"| {r['setting']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f} | {r['rho']:.3f} | {r['mape']:.1f}% | "
+    return (f"| {r['setting']} | {r['seed']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f} | {r['rho']:.3f} | {r['mape']:.1f}% | "
             f"{pct(r['w5'])} | {pct(r['w10'])} | {r['mode']} | {r['verdict']} | "
             f"{pct(r['recheck_diff'], 1)} / {pct(r['recheck_w10'])} | "
             f"{speed} | {r['seconds']:.0f} s | {r['all_archs_h']:.1f} h ({r['ratio']:.0f}x) | {r['load_before']:.2f} |")
 
 
-HEADER = ("| setting | clock | tau | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
+HEADER = ("| setting | seed | clock | tau | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
           "re-timed diff / within 10% | machine speed p10-p90 | profile | all 15,625 end to end | load before |\n"
-          "|" + "---|" * 14)
+          "|" + "---|" * 15)
 
 
 def main() -> None:
@@ -85,7 +99,8 @@ def main() -> None:
     ap.add_argument("--off-for", nargs="*", default=["t1-b1"], choices=list(SETTINGS),
                     help="settings also profiled with clock=false, the timing before the reference clock")
     ap.add_argument("--label", default="idle", help="idle | loaded: what else ran on the machine (section name)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="profile seeds (which architectures "
+                    "calibrate and validate); several: one table each, and their mean")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "latency_settings"))
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
@@ -94,10 +109,17 @@ def main() -> None:
     print(HEADER)
     for setting in args.settings:
         for clock in (True, False) if setting in args.off_for else (True,):
-            rows.append(one(setting, clock, Path(args.out), args.seed))
-            print(row(rows[-1]), flush=True)
+            group = []
+            for seed in args.seeds:
+                out = Path(args.out) / (f"seed{seed}" if len(args.seeds) > 1 else "")
+                group.append(one(setting, clock, out, seed))
+                print(row(group[-1]), flush=True)
+            rows += group + ([mean_row(group)] if len(group) > 1 else [])
+            if len(group) > 1:
+                print(row(rows[-1]), flush=True)
     if not args.no_docs:
-        text = "\n".join([f"{args.label.capitalize()} machine; {len(rows)} fresh default profiles (NAS-Bench-201, "
+        n = sum(r["seed"] != "mean" for r in rows)
+        text = "\n".join([f"{args.label.capitalize()} machine; {n} fresh default profiles (NAS-Bench-201, "
                           "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", HEADER, *map(row, rows)])
         from hwnas.machine import cpu_slug
 

@@ -241,3 +241,28 @@ def test_recalibrate_layout_on_synthetic_timings(space, tmp_path):
     assert rep.calibration["mode"] == "layout" and rep.calibration["requested_mode"] == "auto"
     assert rep.calibration["reorder_ms"] == pytest.approx(0.002, rel=1e-4)
     assert rep.validation["calibrated"]["mape_pct"] < 1e-3
+
+
+def test_ridge_leave_one_out_equals_refitting_without_each_point():
+    """The hat-matrix shortcut scores each lambda as n refits would (also a point only it explains)."""
+    from hwnas.latency.model import RIDGE_GRID, _ridge, _ridge_cv
+
+    rng = np.random.default_rng(5)
+    S = rng.uniform(0.3, 1.5, 25)
+    X = np.column_stack([rng.uniform(0, 0.2, 25), np.eye(25)[:, 0] * 0.1])  # column 2: one architecture only
+    y = 1.1 * S + 0.3 * X[:, 0] + 0.05 + rng.normal(0, 0.01, 25)
+    th, lam, cv = _ridge_cv(S, X, y, RIDGE_GRID)
+    scale = y.mean()
+    Sn, Xn, yn = S / scale, X / scale, y / scale
+
+    def refits(lam):
+        err = []
+        for i in range(25):
+            keep = np.arange(25) != i
+            t = _ridge(Sn[keep], Xn[keep], yn[keep], lam)
+            err.append(abs(t[0] * Sn[i] + Xn[i] @ t[1:-1] + t[-1] - yn[i]) / yn[i])
+        return 100 * np.mean(err)
+
+    scores = [refits(v) for v in RIDGE_GRID]
+    assert lam == RIDGE_GRID[int(np.argmin(scores))]
+    assert cv == pytest.approx(min(scores), rel=1e-6)

@@ -205,7 +205,7 @@ def _run(cfg: DictConfig) -> None:
     log.info("latency table %s: %d operations + %d per-call overhead probes (%d measured now, %d whole "
              "architectures timed end to end now, %d timed runs) in %.1f s", rep.path, rep.n_ops - probes, probes,
              rep.ops_measured, rep.e2e_measured, rep.timed_runs, rep.seconds)
-    if rep.calibration:
+    if rep.calibration and "a" in rep.calibration:
         cal = rep.calibration
         log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s",
                  cal.get("selected") or cal.get("mode", "linear"),

@@ -12,7 +12,10 @@ The raw table sum removes most of that overhead itself. A shape-preserving op (e
 op, the node sums) is priced by its marginal cost: the table times it alone and as 8 copies
 back to back, cost = (t_8 - t_1) / 7. Other ops (stem, reductions, head) cost their median
 minus a no-op's median (one Identity, timed on the same input shape; floored at 0), and one
-call's overhead (the no-op on the network input) is added back once.
+call's overhead (the no-op on the network input) is added back once. In NB-201 it counts the ops
+the runtime runs (table_sum `distinct`, hwnas/latency/shared_ops.py): two weight-free edge ops
+(pools, `none` Muls) reading one tensor are merged into one by the export and onnxruntime, so one
+is priced; tables calibrated before that rule keep `all` (every listed op).
 
 Calibration modes (`calibration=` of hwnas-profile; the table stores the fitted one):
   linear   measured ~= a * table sum + b (least squares).
@@ -40,6 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from hwnas.errors import DataError, HwnasError
+from hwnas.latency.shared_ops import SUM_RULES, folds, merged_edges, sum_rule
 from hwnas.latency.table import LatencyTable
 from hwnas.spaces.base import Arch, OpSpec, SearchSpace, require_profilable
 
@@ -111,15 +115,22 @@ def _ridge_cv(S, X, y, lambdas: Sequence[float]) -> tuple[np.ndarray, float, flo
     Returns (theta = (a, d..., b) in ms units, lambda, CV MAPE %)."""
     scale = float(np.mean(y))
     Sn, Xn, yn = S / scale, X / scale, y / scale
-    n = S.size
+    D = np.column_stack([Sn, Xn, np.ones_like(Sn)])
 
     def loo(lam: float) -> float:
-        err = []
-        for i in range(n):
-            keep = np.arange(n) != i
-            th = _ridge(Sn[keep], Xn[keep], yn[keep], lam)
-            err.append(abs(th[0] * Sn[i] + Xn[i] @ th[1:-1] + th[-1] - yn[i]) / yn[i])
-        return float(np.mean(err))
+        # Exact leave-one-out residuals of a penalised least-squares fit without n refits: e_i / (1 - h_ii),
+        # h the hat matrix D (D'D + P)^+ D' (seconds less for hundreds of architectures and features).
+        pen = np.zeros(D.shape[1])
+        pen[1:-1] = lam
+        inv = np.linalg.pinv(D.T @ D + np.diag(pen))
+        free = 1 - np.einsum("ij,jk,ik->i", D, inv, D)
+        err = np.abs(yn - D @ (inv @ D.T @ yn))
+        ok = free > 1e-9
+        err[ok] /= free[ok]
+        for i in np.flatnonzero(~ok):  # a point only it explains (h_ii = 1): refit without it
+            keep = np.arange(len(yn)) != i
+            err[i] = abs(D[i] @ _ridge(Sn[keep], Xn[keep], yn[keep], lam) - yn[i])
+        return float(np.mean(err / yn))
 
     scores = [loo(lam) for lam in lambdas]
     lam = float(lambdas[int(np.argmin(scores))])
@@ -232,6 +243,12 @@ def layout_applies(space, fingerprint: dict | None = None) -> bool:
     return fingerprint.get("runner") == "ort_cpu" and fingerprint.get("graph_optimization") == "all"
 
 
+def table_sum_rule(space, fingerprint: dict) -> str:
+    """The table-sum rule a new calibration of this space and runtime uses: `distinct` where the
+    runtime merges an NB-201 cell's identical weight-free ops (shared_ops.py), else `all`."""
+    return sum_rule(fingerprint) if _is_nb201(space) else "all"
+
+
 def resolve_mode(mode: str, space, fingerprint: dict) -> str:
     """`auto` -> layout where it applies (layout_applies), else per_op; other modes unchanged."""
     if mode == "auto":
@@ -253,9 +270,16 @@ def _space_reorders(cells_per_stage: int) -> np.ndarray:
 class LatencyModel:
     """Predicts latency (ms) of architectures of `space` on `dataset` from a LatencyTable."""
 
-    def __init__(self, table: LatencyTable, space: SearchSpace, dataset: str):
+    def __init__(self, table: LatencyTable, space: SearchSpace, dataset: str, sum_rule: str | None = None):
+        """`sum_rule`: how the table sum prices an NB-201 cell (hwnas/latency/shared_ops.py): `all`
+        listed ops or the `distinct` ones the runtime runs; default the one the table was calibrated
+        with (`all` for tables older than the rule)."""
         self.table, self.space, self.dataset = table, require_profilable(space, "a latency table"), dataset
         cal = table.calibration or {}
+        self.sum_rule = sum_rule or cal.get("table_sum", "all")
+        if self.sum_rule not in SUM_RULES:
+            raise HwnasError(f"sum_rule={self.sum_rule!r}: use one of {', '.join(SUM_RULES)}")
+        self._fold = folds(table.fingerprint)
         self.a, self.b = (float(cal["a"]), float(cal["b"])) if "a" in cal else (1.0, 0.0)
         self.calibrated = "a" in cal
         # Old tables store only (a, b): linear. per_op adds per-class factors, layout a cost per
@@ -282,6 +306,8 @@ class LatencyModel:
     def calibration(self) -> dict:
         """What predict applies: mode, a, b (and per-class factors)."""
         out = {"mode": self.mode, "a": self.a, "b": self.b}
+        if self.sum_rule != "all":  # older tables have no rule: `all`
+            out["table_sum"] = self.sum_rule
         if self.factors:
             out["factors"] = dict(self.factors)
         if self.mode == "layout":
@@ -295,14 +321,9 @@ class LatencyModel:
         if not _is_nb201(self.space):
             return None
         from hwnas.spaces.nb201 import N_EDGES, N_OPS
-        from hwnas.spaces.nb201_net import OPS
 
         digits = (np.arange(N_OPS ** N_EDGES)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
-        fixed, edge = self._edge_costs()
-        sums = fixed + edge[digits].sum(axis=1)
-        classes = np.stack([(digits == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
-                            else np.zeros(len(digits)) for c in self.classes], axis=1)
-        return digits, sums, classes
+        return digits, *self._nb201_costs(digits)
 
     def min_prediction(self, cal: dict | None = None) -> tuple[float, int] | None:
         """(smallest prediction over the whole space, its code) of calibration `cal` (default: the
@@ -368,11 +389,9 @@ class LatencyModel:
     def table_sum(self, archs: Sequence[Arch]) -> np.ndarray:
         """Uncalibrated sum of operation latencies, shape (n,)."""
         if _is_nb201(self.space):
-            fixed, edge = self._edge_costs()
             if len(archs) == 0:
                 return np.zeros(0)
-            vec = np.stack([self.space.to_vector(a) for a in archs])
-            return fixed + edge[vec].sum(axis=1)
+            return self._nb201_costs(np.stack([self.space.to_vector(a) for a in archs]))[0]
         base = self._call_overhead()
         return np.array([base + sum(self._cost(s) for s in self.space.ops(a, self.dataset)) for a in archs])
 
@@ -382,13 +401,7 @@ class LatencyModel:
         if len(archs) == 0:
             return np.zeros((0, len(classes)))
         if _is_nb201(self.space):
-            from hwnas.spaces.nb201_net import OPS
-
-            fixed, edge = self._edge_costs()
-            vec = np.stack([self.space.to_vector(a) for a in archs])
-            # Fixed layers are never a listed class (their op names are stem/add/reduction/head).
-            return np.stack([(vec == OPS.index(c)).sum(axis=1) * edge[OPS.index(c)] if c in OPS
-                             else np.zeros(len(archs)) for c in classes], axis=1)
+            return self._nb201_costs(np.stack([self.space.to_vector(a) for a in archs]), classes)[1]
         out = np.zeros((len(archs), len(classes)))
         col = {c: i for i, c in enumerate(classes)}
         for n, a in enumerate(archs):
@@ -397,6 +410,25 @@ class LatencyModel:
                 if i is not None:
                     out[n, i] += self._cost(s)
         return out
+
+    def _edge_counts(self, digits: np.ndarray) -> np.ndarray:
+        """(n, 5): how many edges of each NB-201 architecture (op ids (n, 6)) run each op: all of
+        them, or under the `distinct` rule less those the runtime merges (shared_ops.py)."""
+        counts = np.stack([(digits == o).sum(axis=1) for o in range(5)], axis=1).astype(float)
+        return counts - merged_edges(digits, self._fold) if self.sum_rule == "distinct" else counts
+
+    def _nb201_costs(self, digits: np.ndarray, classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(table sums (n,), class costs (n, C)) of NB-201 architectures given as op ids (n, 6)."""
+        from hwnas.spaces.nb201_net import OPS
+
+        fixed, edge = self._edge_costs()
+        counts = self._edge_counts(digits)
+        classes = tuple(self.classes if classes is None else classes)
+        cls = np.zeros((len(digits), len(classes)))
+        for j, c in enumerate(classes):
+            if c in OPS:  # fixed layers are never a listed class (their op names are stem/add/reduction/head)
+                cls[:, j] = counts[:, OPS.index(c)] * edge[OPS.index(c)]
+        return fixed + counts @ edge, cls
 
     def _edge_costs(self) -> tuple[float, np.ndarray]:
         """(cost of the fixed layers, cost of one edge per op id): prices a cell space in one gather."""
@@ -434,7 +466,7 @@ class LatencyModel:
         digits = (np.asarray(codes, dtype=np.int64)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
         # per_op: each edge op priced at its class factor, the rest at a (same as apply, one gather)
         eff = self.a * edge + np.array([(self.factors.get(o, self.a) - self.a) * edge[i] for i, o in enumerate(OPS)])
-        out = self.a * fixed + eff[digits].sum(axis=1) + self.b
+        out = self.a * fixed + self._edge_counts(digits) @ eff + self.b
         if self.mode == "layout":
             from hwnas.latency.layout import reorders_of_vectors
 

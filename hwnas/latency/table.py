@@ -8,9 +8,11 @@ Layout (schema_version 1):
            p90_ms, p99_ms, mean_ms, min_ms, n, outliers}; shape-preserving ops also chain_copies,
            chain_median_ms, chain_iqr_ms, marginal_ms (their cost inside a graph)}
   e2e {arch string: Timing}         whole architectures timed end to end
-  calibration {mode, a, b, [factors | reorder_ms], linear, archs, curve}
+  calibration {mode, a, b, [factors | reorder_ms], table_sum, linear, archs, curve}
                                     measured ~= a * table sum (+ per-class / layout terms) + b
-                                    (hwnas/latency/model.py); no mode = linear (older tables)
+                                    (hwnas/latency/model.py); no mode = linear (older tables);
+                                    table_sum: all | distinct (ops the runtime merges priced
+                                    once, shared_ops.py); absent = all (older tables)
   validation {raw: {...}, calibrated: {...}, calibrated_linear: {...}, archs}
   noise {ops_rel_iqr_median, e2e_rel_iqr_median, e2e_split_half_rel_diff_median, ...}
                                     how noisy the machine was (hwnas/latency/verdict.py)
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from hwnas.errors import DataError, HwnasError
 from hwnas.io import write_json_atomic
+from hwnas.latency.shared_ops import SUM_RULES
 from hwnas.timing import Timing
 from hwnas.spaces.base import OpSpec
 
@@ -67,6 +70,8 @@ def _checked_calibration(cal, bad):
         return None
     if not isinstance(cal, dict):
         raise bad("'calibration' is not an object")
+    if cal.get("table_sum", "all") not in SUM_RULES:
+        raise bad(f"calibration.table_sum is {cal.get('table_sum')!r}, not one of {', '.join(SUM_RULES)}")
     if "a" not in cal and "b" not in cal:
         return cal
     for key in ("a", "b"):

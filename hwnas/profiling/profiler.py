@@ -22,6 +22,7 @@ from hwnas.latency.model import (
     fit_linear_positive,
     overhead_specs,
     resolve_mode,
+    table_sum_rule,
 )
 from hwnas.latency.table import LatencyTable
 from hwnas.latency.verdict import verdict
@@ -267,7 +268,8 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
                          f"recalibrate=true to time them")
     requested, mode = mode, resolve_mode(mode, space, table.fingerprint)
     table.calibration = table.validation = None
-    model = LatencyModel(table, space, dataset)  # uncalibrated: table sums and class costs
+    rule = table_sum_rule(space, table.fingerprint)
+    model = LatencyModel(table, space, dataset, sum_rule=rule)  # uncalibrated: table sums and class costs
     reorders = (lambda archs: model.reorders(archs)) if mode == "layout" else (lambda archs: None)  # noqa: E731
     measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
     cal = None
@@ -286,11 +288,13 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
         if selection["selected"] == "raw":
             method = "none: the raw table sum (a=1, b=0) validated best"
         linear = selection["linear"]
-        table.calibration = {**cal, "requested_mode": requested, "n": len(cal_archs), "method": method,
+        table.calibration = {**cal, "table_sum": rule, "requested_mode": requested, "n": len(cal_archs), "method": method,
                              "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
                              "selected": selection["selected"], "selection": selection["why"],
                              "candidates": selection["candidates"], "min_prediction_ms": selection["min_prediction_ms"],
                              "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
+    else:  # no calibration: the table still says how its raw sum counts ops
+        table.calibration = {"table_sum": rule}
     if val_archs:
         vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
         pred = apply_calibration(cal, vs, vx, reorders=vr) if cal is not None else None
