@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.latency.fidelity import fidelity
-from hwnas.latency.model import LatencyModel, apply_calibration, fit
+from hwnas.latency.model import LatencyModel, apply_calibration, fit, table_sum_rule
 from hwnas.latency.table import TABLE_DIR, LatencyTable
 from hwnas.spaces import SPACES
 
@@ -48,11 +48,12 @@ def main() -> None:
     table = LatencyTable.load(args.table)
     space = SPACES.get(table.fingerprint.get("space", "nb201"))()
     table.calibration = None  # raw sums and class costs
-    model = LatencyModel(table, space, table.fingerprint.get("dataset", "cifar10"))
+    model = LatencyModel(table, space, table.fingerprint.get("dataset", "cifar10"),
+                         sum_rule=table_sum_rule(space, table.fingerprint))  # what a new calibration uses
     archs = [space.parse(s) for s in table.e2e]
-    S, X, R = model.table_sum(archs), model.class_costs(archs), model.reorders(archs)
+    S, X, R = model.table_sum(archs), model.class_costs(archs), model.runtime_kernels(archs)
     modes = ("linear", "per_op", "layout")
-    y = np.array([table.e2e[str(a)]["median_ms"] for a in archs])
+    y = np.array([table.measured_ms(a) for a in archs])
     n = len(y)
     print(f"{args.table.name}: {n} architectures timed end to end; raw table sum: "
           + "  ".join(f"{k} {v:.3f}" for k, v in fidelity(S, y).items() if k in KEYS))
@@ -67,7 +68,7 @@ def main() -> None:
             rest = np.setdiff1d(np.arange(n), pick)
             for mode in scores:
                 cal = fit(mode, S[pick], X[pick], y[pick], R[pick])
-                f = fidelity(apply_calibration(cal, S[rest], X[rest], reorders=R[rest]), y[rest])
+                f = fidelity(apply_calibration(cal, S[rest], X[rest], kernels=R[rest]), y[rest])
                 scores[mode].append([f[key] for key in KEYS])
         for mode, rows in scores.items():
             r = np.array(rows)
@@ -86,7 +87,7 @@ def main() -> None:
     for mode in modes:
         keep = [np.arange(n) != i for i in range(n)]
         pred = np.array([apply_calibration(fit(mode, S[k], X[k], y[k], R[k]), S[i:i + 1], X[i:i + 1],
-                                           reorders=R[i:i + 1])[0] for i, k in enumerate(keep)])
+                                           kernels=R[i:i + 1])[0] for i, k in enumerate(keep)])
         f = fidelity(pred, y)
         md.append(row(f"{n - 1} (leave-one-out)", mode, [f[key] for key in KEYS]))
         print(f"leave-one-out {mode:6s}: tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.2f}%  "

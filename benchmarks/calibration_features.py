@@ -4,19 +4,20 @@ many architectures timed end to end (no timing here).
 The table's calibration predicts measured ~= a * table sum + (features) @ d + b, the d ridge-shrunk
 toward 0 (the profiler's own fit, lambda by leave-one-out CV inside the calibration set). Feature
 sets compared on the same random splits (fit on k architectures, score on all the others; mean and
-std over draws): none (linear), onnxruntime's NCHWc layout conversions (the profiler's `layout`
-mode), the table cost per op class (`per_op`), counts of each op, which op sits on which edge, and
-the kernels onnxruntime really runs (each architecture exported and optimised, its nodes counted by
-type: Conv, Relu, Add, Mul, pools, Reorder*, Conv with a fused Sum input), and node-level
-entries learned in context (each node's tuple of incoming ops, one coefficient each). One nonlinear
-correction too: a random forest (scikit-learn) on the layout fit's relative residuals, from the op
+std over draws): none (linear), onnxruntime's NCHWc layout conversions, those plus the ReLUs and
+Adds it cannot fuse into a convolution (the profiler's `layout` mode), the table cost per op class
+(`per_op`), counts of each op, which op sits on which edge, the kernels onnxruntime really runs
+(each architecture exported and optimised, its nodes counted by type: Conv, Relu, Add, Mul,
+pools, Reorder*, Conv with a fused Sum input), and node-level entries learned in context (each
+node's tuple of incoming ops, one coefficient each). One nonlinear correction too: a random
+forest (scikit-learn) on the layout fit's relative residuals, from the op
 on each edge and the kernel counts. Every row prices the ops the runtime runs (the profiler's table
 sum `distinct`: ops the export and onnxruntime merge priced once, hwnas/latency/shared_ops.py) but
 the first two, which price every listed op (the sum before that rule).
 
 Needs a table with many end-to-end timings, made on the machine to study:
 
-    hwnas-profile calibrate=130 validate=30 device=many out_dir=benchmarks/results/many
+    hwnas-profile calibrate=570 validate=30 device=many out_dir=benchmarks/results/many
     python -m benchmarks.calibration_features --table benchmarks/results/many/many.json
 
 The table goes to stdout and into docs/latency.md (section `calibration_features:<cpu>`, named
@@ -36,7 +37,7 @@ try:  # python -m benchmarks.<name> from the repo root (the documented way)
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
     from docs_section import write_section
 
-FOREST = "layout conversions, then a random forest on the residuals (op on each edge + kernel counts)"
+FOREST = "layout mode, then a random forest on the residuals (op on each edge + kernel counts)"
 KERNELS = ("Conv", "ConvSum", "Relu", "Add", "Mul", "AveragePool", "BatchNormalization",
            "ReorderInput", "ReorderOutput")
 
@@ -90,11 +91,12 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     model = LatencyModel(table, space, "cifar10", sum_rule="distinct")  # the rule of a new onnxruntime profile
     codes = list(table.e2e)
     archs = [space.parse(c) for c in codes]
-    y = np.array([table.e2e[c]["median_ms"] for c in codes])
+    y = np.array([table.measured_ms(c) for c in codes])
     S = model.table_sum(archs)
     S_all = LatencyModel(table, space, "cifar10", sum_rule="all").table_sum(archs)
-    R = model.reorders(archs).astype(float)
-    R = R[:, None] / max(R.max(), 1.0)
+    L = model.runtime_kernels(archs)
+    L = L / L.max(axis=0).clip(1)  # layout conversions, unfused ReLUs, unfused Adds
+    R = L[:, :1]
     V = np.stack([space.to_vector(a) for a in archs])  # (n, edge): op ids
     onehot = np.eye(len(OPS))[V]  # (n, edge, op)
     counts = onehot.sum(axis=1)
@@ -106,23 +108,24 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     unit = y.mean()  # count features scaled to the latencies, so one ridge penalty suits all
     return S, y, {
         "every listed op priced (table sum `all`), linear": (S_all, np.zeros((len(y), 0))),
-        "every listed op priced (table sum `all`), layout conversions": (S_all, R),
+        "every listed op priced (table sum `all`), layout conversions (the layout mode before)": (S_all, R),
         "none (linear)": np.zeros((len(y), 0)),
-        "layout conversions (the profiler's layout mode)": R,
+        "layout conversions": R,
+        "layout conversions + unfused ReLUs and Adds (the profiler's layout mode)": L,
         "table cost per op class (per_op mode)": C,
-        "layout conversions + cost per op class": np.column_stack([R, C]),
-        "layout conversions + op counts": np.column_stack([R, counts * unit / 10]),
-        "layout conversions + op on each edge": np.column_stack([R, onehot * unit / 10]),
-        "layout conversions + kernel counts": np.column_stack([R, K * unit]),
-        "kernel counts (optimised graph)": K * unit,
-        "layout conversions + each node's tuple of incoming ops (155 learned node entries)": np.column_stack([R, nodes * unit / 10]),
-        FOREST: np.column_stack([R, onehot, K]),
+        "layout mode + cost per op class": np.column_stack([L, C]),
+        "layout mode + op counts": np.column_stack([L, counts * unit / 10]),
+        "layout mode + op on each edge": np.column_stack([L, onehot * unit / 10]),
+        "layout mode + kernel counts of the optimised graph": np.column_stack([L, K * unit]),
+        "kernel counts of the optimised graph": K * unit,
+        "layout mode + each node's tuple of incoming ops (155 learned node entries)": np.column_stack([L, nodes * unit / 10]),
+        FOREST: np.column_stack([L, onehot, K]),
     }
 
 
 def cross_validate(S, y, X, k: int, draws: int, seed: int, forest: bool = False) -> np.ndarray:
     """(draws, 4): Kendall tau, MAPE %, within 5%, within 10% on the held-out architectures.
-    forest: X[:, 0] is the layout feature; a random forest on X[:, 1:] corrects that fit's residuals."""
+    forest: X[:, :3] are the layout mode's kernel counts; a random forest on X[:, 3:] corrects that fit's residuals."""
     from sklearn.ensemble import RandomForestRegressor
 
     from hwnas.latency.fidelity import fidelity
@@ -137,7 +140,7 @@ def cross_validate(S, y, X, k: int, draws: int, seed: int, forest: bool = False)
             a, b = fit_calibration(S[tr], y[tr])
             pred = a * S[te] + b
         else:
-            L = X[:, :1] if forest else X
+            L = X[:, :3] if forest else X
             th, _, _ = _ridge_cv(S[tr], L[tr], y[tr], RIDGE_GRID)
             pred = th[0] * S + L @ th[1:-1] + th[-1]
             if forest:

@@ -88,11 +88,12 @@ def main() -> None:
             say(f"validation ({val['n']} archs, disjoint from the {args.calibrate} calibration archs), {kind:17s}: "
                 f"tau {f['kendall_tau']:.3f}  rho {f['spearman_rho']:.3f}  MAPE {f['mape_pct']:.1f}%  "
                 f"within 5% {100 * f['within_5pct']:.0f}%  within 10% {100 * f['within_10pct']:.0f}%")
-    if rep.calibration:
+    if rep.calibration and "a" in rep.calibration:
+        from hwnas.latency.model import calibration_terms
+
         cal = rep.calibration
         say(f"calibration ({cal.get('mode', 'linear')}): measured = {cal['a']:.4f} x table sum {cal['b']:+.4f} ms"
-            + "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
-            + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else ""))
+            + calibration_terms(cal))
         say("validation MAPE vs number k of end-to-end timings the calibration is fitted on "
             "(median / mean over random k-subsets):")
         for c in rep.calibration.get("curve", []):

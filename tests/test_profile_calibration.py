@@ -12,7 +12,7 @@ from profile_fixture import synthetic_table
 from hwnas.config import DeviceConfig
 from hwnas.errors import HwnasError
 from hwnas.latency.fidelity import calibration_curve
-from hwnas.latency.layout import nchwc_reorders
+from hwnas.latency.layout import nchwc_reorders, runtime_kernels
 from hwnas.latency.model import (
     MIN_LAYOUT,
     MIN_PER_OP,
@@ -170,7 +170,7 @@ ORT_REORDERS = {
 def test_layout_conversion_counts_match_onnxruntime(space, tmp_path):
     for arch, want in ORT_REORDERS.items():
         assert nchwc_reorders(space.parse(arch).op_names) == want, arch
-    # and the installed onnxruntime still inserts them where the replay says (one network)
+    # and the installed onnxruntime still runs the kernels the replay counts
     import collections
 
     import onnx
@@ -178,31 +178,47 @@ def test_layout_conversion_counts_match_onnxruntime(space, tmp_path):
 
     from hwnas.profiling.profiler import export_arch
 
-    arch = "|none~0|+|none~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_1x1~1|nor_conv_3x3~2|"
-    export_arch(space, space.parse(arch), "cifar10", tmp_path / "a.onnx")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = 1
-    opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
-    ort.InferenceSession(str(tmp_path / "a.onnx"), opts, providers=["CPUExecutionProvider"])
-    ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
-    if ops["Conv"] and not ops["ReorderInput"] + ops["ReorderOutput"]:
-        pytest.skip("this CPU's onnxruntime does not use the NCHWc layout")
-    assert ops["ReorderInput"] + ops["ReorderOutput"] == ORT_REORDERS[arch]
+    rng = np.random.default_rng(3)
+    archs = [*ORT_REORDERS, "|none~0|+|skip_connect~0|avg_pool_3x3~1|+|skip_connect~0|avg_pool_3x3~1|none~2|",  # Adds merged
+             *(str(space.sample(rng)) for _ in range(8))]
+    for arch in archs:
+        a = space.parse(arch)
+        if all(a.op_names[e] == "none" for e in (0, 1, 3)):
+            continue  # onnxruntime also folds the first cell's Mul into the stem (not replayed)
+        export_arch(space, a, "cifar10", tmp_path / "a.onnx")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = 1
+        opts.optimized_model_filepath = str(tmp_path / "opt.onnx")
+        ort.InferenceSession(str(tmp_path / "a.onnx"), opts, providers=["CPUExecutionProvider"])
+        ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node)
+        if ops["Conv"] and not ops["ReorderInput"] + ops["ReorderOutput"]:
+            pytest.skip("this CPU's onnxruntime does not use the NCHWc layout")
+        reorders, relus, adds = runtime_kernels(a.op_names)
+        assert ops["ReorderInput"] + ops["ReorderOutput"] == reorders, arch
+        assert ops["Add"] == adds, arch
+        assert ops["Relu"] - relus in (0, 1), arch  # the head's ReLU is left out of the count
 
 
-def test_layout_fit_recovers_the_cost_per_conversion_and_falls_back():
+def test_layout_fit_recovers_the_cost_per_kernel_and_falls_back():
     rng = np.random.default_rng(4)
-    S = rng.uniform(0.2, 1.5, 30)
-    R = rng.integers(1, 100, 30).astype(float)
-    y = 1.2 * S + 0.003 * R + 0.01
-    cal = fit_layout(S, R, y)
-    assert cal["mode"] == "layout" and cal["reorder_ms"] == pytest.approx(0.003, rel=1e-6)
-    assert cal["a"] == pytest.approx(1.2) and cal["b"] == pytest.approx(0.01, abs=1e-9)
-    np.testing.assert_allclose(apply_calibration(cal, S, reorders=R), y, rtol=1e-9)
-    few = fit_layout(S[: MIN_LAYOUT - 1], R[: MIN_LAYOUT - 1], y[: MIN_LAYOUT - 1])
+    S = rng.uniform(0.2, 1.5, 40)
+    K = np.column_stack([rng.integers(1, 100, 40), rng.integers(0, 45, 40), rng.integers(0, 45, 40)]).astype(float)
+    y = 1.2 * S + 0.003 * K[:, 0] + 0.001 * K[:, 1] + 0.0005 * K[:, 2] + 0.01
+    cal = fit_layout(S, K, y)
+    assert cal["mode"] == "layout" and cal["reorder_ms"] == pytest.approx(0.003, rel=1e-5)
+    assert cal["relu_ms"] == pytest.approx(0.001, rel=1e-5) and cal["add_ms"] == pytest.approx(0.0005, rel=1e-4)
+    assert cal["a"] == pytest.approx(1.2) and cal["b"] == pytest.approx(0.01, abs=1e-8)
+    np.testing.assert_allclose(apply_calibration(cal, S, kernels=K), y, rtol=1e-8)
+    # conversions only (an (n,) count, as older callers pass): the other costs are 0
+    only = fit_layout(S, K[:, 0], 1.2 * S + 0.003 * K[:, 0] + 0.01)
+    assert only["reorder_ms"] == pytest.approx(0.003, rel=1e-6) and only["relu_ms"] == only["add_ms"] == 0.0
+    # a kernel that would take negative time is dropped, the others refitted
+    neg = fit_layout(S, K, y - 0.002 * K[:, 2])
+    assert neg["add_ms"] == 0.0 and neg["reorder_ms"] > 0 and neg["relu_ms"] > 0
+    few = fit_layout(S[: MIN_LAYOUT - 1], K[: MIN_LAYOUT - 1], y[: MIN_LAYOUT - 1])
     assert few["mode"] == "linear" and "fallback" in few
-    with pytest.raises(HwnasError, match="layout-conversion counts"):
+    with pytest.raises(HwnasError, match="runtime kernel counts"):
         fit("layout", S, None, y)
 
 
@@ -215,13 +231,20 @@ def test_auto_mode_picks_layout_only_for_onnxruntime_cpu_nb201(space):
 
 
 def test_layout_tables_predict_consistently(space, tmp_path, data_dir):
-    t = synthetic_table(space, tmp_path / "lay.json")
+    t = synthetic_table(space, tmp_path / "old.json")  # a table from before ReLUs and Adds were priced
     t.calibration = {"mode": "layout", "a": 1.2, "b": 0.1, "reorder_ms": 0.004, "n": 20}
     t.save()
-    model = LatencyModel(t, space, "cifar10")
     rng = np.random.default_rng(1)
     archs = [space.sample(rng) for _ in range(20)]
-    by_hand = [1.2 * s + 0.1 + 0.004 * nchwc_reorders(a.op_names) for a, s in zip(archs, model.table_sum(archs))]
+    old = LatencyModel(t, space, "cifar10")
+    np.testing.assert_allclose(old.predict(archs), [1.2 * s + 0.1 + 0.004 * nchwc_reorders(a.op_names)
+                                                    for a, s in zip(archs, old.table_sum(archs))], rtol=1e-9)
+    t = synthetic_table(space, tmp_path / "lay.json")
+    t.calibration = {"mode": "layout", "a": 1.2, "b": 0.1, "reorder_ms": 0.004, "relu_ms": 0.002, "add_ms": 0.001, "n": 20}
+    t.save()
+    model = LatencyModel(t, space, "cifar10")
+    by_hand = [1.2 * s + 0.1 + np.dot([0.004, 0.002, 0.001], runtime_kernels(a.op_names))
+               for a, s in zip(archs, model.table_sum(archs))]
     np.testing.assert_allclose(model.predict(archs), by_hand, rtol=1e-9)
     np.testing.assert_allclose(model.predict_codes(np.array([x.code for x in archs])), by_hand, rtol=1e-9)
     src = make_latency_source(space, DeviceConfig(name="lay", kind="profiled", path=str(t.path)), "cifar10", data_dir)
@@ -234,12 +257,13 @@ def test_recalibrate_layout_on_synthetic_timings(space, tmp_path):
     t.fingerprint.update(runner="ort_cpu", graph_optimization="all")
     model = LatencyModel(t, space, "cifar10")
     archs = sample_archs(space, 30, 0)
-    y = 1.1 * model.table_sum(archs) + 0.002 * model.reorders(archs) + 0.02
+    y = 1.1 * model.table_sum(archs) + model.runtime_kernels(archs) @ [0.002, 0.001, 0.0005] + 0.02
     for arch, ms in zip(archs, y):
         t.add_e2e(str(arch), summarize([ms] * 3))
     rep = recalibrate(space, "cifar10", t, 15, 15)  # calibration=auto
     assert rep.calibration["mode"] == "layout" and rep.calibration["requested_mode"] == "auto"
     assert rep.calibration["reorder_ms"] == pytest.approx(0.002, rel=1e-4)
+    assert rep.calibration["relu_ms"] == pytest.approx(0.001, rel=1e-3) and rep.calibration["add_ms"] == pytest.approx(0.0005, rel=1e-2)
     assert rep.validation["calibrated"]["mape_pct"] < 1e-3
 
 

@@ -140,6 +140,17 @@ def test_noise_is_stored_and_shown_in_the_verdict(tmp_path):
     noise = measure_noise(t)
     assert noise["e2e_recheck_rel_diff_median"] == pytest.approx(0.3) and noise["e2e_recheck_within_10pct"] == 0.0
     assert noise["machine_speed_p10_p90"] == [0.8, 1.5]
+    assert noise["e2e_recheck_kendall_tau"] is None  # one architecture orders nothing
+    assert t.measured_ms("a") == pytest.approx(1.15)  # a re-checked architecture: the mean of its two timings
+    for name, first, second in (("b", 2.0, 2.1), ("c", 3.0, 2.9), ("d", 4.0, 4.0)):
+        t.add_e2e(name, summarize([first] * 3))
+        t.e2e[name]["recheck_median_ms"] = second
+    t.add_e2e("e", summarize([5.0] * 3))  # timed once
+    assert t.measured_ms("e") == 5.0
+    noise = measure_noise(t)
+    assert noise["e2e_recheck_kendall_tau"] == pytest.approx(1.0) and noise["e2e_rechecked"] == 4
+    t.noise = noise
+    assert "order alike at Kendall tau 1.000" in verdict_line(table_verdict(t))
 
 
 def test_reference_clock_scales_each_round_by_the_machine_speed():

@@ -97,7 +97,7 @@ def test_profiles_calibrate_on_the_distinct_sum_and_store_it(space, tmp_path):
     t.fingerprint.update(runner="ort_cpu", runtime="onnxruntime", graph_optimization="all")
     truth = LatencyModel(t, space, "cifar10", sum_rule="distinct")
     archs = sample_archs(space, 40, 0)
-    y = 1.1 * truth.table_sum(archs) + 0.002 * truth.reorders(archs) + 0.02
+    y = 1.1 * truth.table_sum(archs) + truth.runtime_kernels(archs) @ [0.002, 0.001, 0.0005] + 0.02
     for arch, ms in zip(archs, y):
         t.add_e2e(str(arch), summarize([ms] * 3))
     rep = recalibrate(space, "cifar10", t, 20, 20)

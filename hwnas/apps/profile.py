@@ -199,6 +199,8 @@ def _fmt(fid: dict | None) -> str:
 @exit_on_user_error
 def _run(cfg: DictConfig) -> None:
     typed: ProfileConfig = OmegaConf.to_object(cfg)
+    from hwnas.latency.model import calibration_terms
+
     rep = run_profile(typed)
     device = rep.extra["device"]
     probes = rep.extra["overhead_probes"]
@@ -210,9 +212,7 @@ def _run(cfg: DictConfig) -> None:
         log.info("calibration (%s) on %d architectures: measured = %.4f * table sum %+.4f ms%s",
                  cal.get("selected") or cal.get("mode", "linear"),
                  cal["n"], cal["a"], cal["b"],
-                 "".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
-                 + (f", {1000 * cal['reorder_ms']:.2f} us per layout conversion" if "reorder_ms" in cal else "")
-                 + (f" ({cal['fallback']})" if cal.get("fallback") else ""))
+                 calibration_terms(cal) + (f" ({cal['fallback']})" if cal.get("fallback") else ""))
     if rep.validation:
         log.info("validation on %d other architectures, table sum: %s", rep.validation["n"], _fmt(rep.validation["raw"]))
         log.info("validation on %d other architectures, calibrated: %s", rep.validation["n"],

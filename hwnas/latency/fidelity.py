@@ -22,13 +22,13 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict:
 
 def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20), draws: int = 50,
                       seed: int = 0, mode: str = "linear", cal_classes=None, val_classes=None,
-                      cal_reorders=None, val_reorders=None, classes=None) -> list[dict]:
+                      cal_kernels=None, val_kernels=None, classes=None) -> list[dict]:
     """Validation error of calibrations fitted on k of the calibration architectures.
 
     For each k <= n_cal, `draws` seeded random k-subsets (one when k = n_cal); returns per k the
     median, mean and std over draws of validation MAPE and the mean within-10% share. The validation set is never
     used for fitting. mode "per_op" fits per-op-class calibrations (needs the class costs,
-    latency_model.fit_per_op), "layout" adds the layout-conversion count (needs the counts,
+    latency_model.fit_per_op), "layout" adds the runtime kernel counts (needs the counts,
     fit_layout); below their minimum k those are the linear fit.
     """
     from hwnas.latency.model import apply_calibration, fit
@@ -38,8 +38,8 @@ def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20)
     n_cls = 0 if cal_classes is None else np.asarray(cal_classes).shape[1]
     cx = np.zeros((len(cs), n_cls)) if cal_classes is None else np.asarray(cal_classes, float)
     vx = np.zeros((len(vs), n_cls)) if val_classes is None else np.asarray(val_classes, float)
-    cr = None if cal_reorders is None else np.asarray(cal_reorders, float)
-    vr = None if val_reorders is None else np.asarray(val_reorders, float)
+    cr = None if cal_kernels is None else np.asarray(cal_kernels, float)
+    vr = None if val_kernels is None else np.asarray(val_kernels, float)
     rng = np.random.default_rng(seed)
     out = []
     for k in ks:
@@ -51,7 +51,7 @@ def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20)
             if np.ptp(cs[pick]) == 0:
                 continue
             cal = fit(mode, cs[pick], cx[pick], cm[pick], None if cr is None else cr[pick], classes)
-            rel = np.abs(apply_calibration(cal, vs, vx, reorders=vr) - vm) / vm
+            rel = np.abs(apply_calibration(cal, vs, vx, kernels=vr) - vm) / vm
             mapes.append(100 * rel.mean())
             w10.append(np.mean(rel <= 0.10))
         if mapes:

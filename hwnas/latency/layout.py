@@ -1,15 +1,24 @@
-"""How many layout conversions onnxruntime's CPU graph optimiser inserts into an NB-201 network.
+"""The kernels onnxruntime's CPU graph optimiser leaves in an NB-201 network that a table of layers
+does not price: layout conversions, and the ReLUs and Adds it cannot fuse into a convolution.
 
 At graph_optimization=all on x86, onnxruntime's NCHWc pass runs convolutions, pools and the adds
 between them in a blocked layout (NCHWc) and inserts a ReorderInput / ReorderOutput node wherever
-a tensor crosses to or from an op it cannot block: here the `none` edge (`x * 0`, a Mul). Those
-copies cost time no per-op timing sees, and their number depends on how the cell wires its ops:
-on this repository's CPU table it explains most of what a linear calibration misses (calibration
-"layout", latency_model.py). Counted by replaying the pass on the cell graph (same op order as
-spaces/nb201_net.py's export), including onnxruntime's merging of identical ReLUs, Muls and pools
-of one tensor and its folding of a Mul by a constant into the only Conv feeding it. Checked
-against the optimised graphs onnxruntime 1.32 writes (optimized_model_filepath): equal counts for
-all but 8 of 448 random architectures, off by at most 15 there (rare chains of `none` from node 1).
+a tensor crosses to or from an op it cannot block: here the `none` edge (`x * 0`, a Mul). It also
+folds a ReLU into the convolution that makes its input (as its activation) and an Add into one of
+its convolution operands (as a Sum input), but only where that convolution's output has no other
+reader and has not taken an activation yet: whether a cell's ReLUs and node sums cost a pass over
+memory of their own depends on how the cell wires its ops. A table times each layer alone, so
+none of these kernels is in its sum; the layout calibration ("layout", model.py) fits a cost for
+each count.
+
+Counted by replaying the optimiser on the network's graph (same op order as spaces/nb201_net.py's
+export): identical ReLUs, Muls, pools and Adds of the same tensors merged (common-subexpression
+elimination), a Mul by 0 folded into the convolution that makes node 1 when only `none` edges read
+node 1, then layouts and fusions in graph order. Checked against the optimised graphs onnxruntime
+1.32 writes (optimized_model_filepath) for 600 random architectures: conversions and Adds equal
+for all but 5 (cells whose node 0 only `none` edges read: onnxruntime also folds the first cell's
+Mul into the stem, off by at most 6), ReLUs equal but for the head's one ReLU (left out: it is
+one kernel on the smallest tensor). tests/test_profile_calibration.py re-checks a sample.
 """
 from __future__ import annotations
 
@@ -20,64 +29,54 @@ import numpy as np
 from hwnas.spaces.nb201_net import EDGES, OPS
 
 CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
+KERNELS = ("layout conversions", "unfused ReLUs", "unfused Adds")  # the columns of runtime_kernels
 
 
-@lru_cache(maxsize=None)
-def nchwc_reorders(ops: tuple[str, ...], cells_per_stage: int = 5, stages: int = 3) -> int:
-    """ReorderInput + ReorderOutput nodes in the optimised network of cell genotype `ops` (6 names)."""
-    layout: list[str] = []  # per tensor: 'c' blocked (NCHWc) or 'p' plain (NCHW)
-    to_blocked: set[int] = set()
-    to_plain: set[int] = set()
-    relu_of: dict[int, int] = {}
-    mul_of: dict[int, int] = {}
-    pool_of: dict[int, int] = {}
+class _Graph:
+    """The network's nodes in export order, with common subexpressions merged as onnxruntime does."""
 
-    def new(kind: str) -> int:
-        layout.append(kind)
-        return len(layout) - 1
+    def __init__(self) -> None:
+        self.nodes: list[tuple[str, list[int], int]] = []  # (kind, input tensors, output tensor)
+        self.readers: list[set[int]] = []  # per tensor: the nodes reading it
+        self.memo: dict[tuple, int] = {}
 
-    def blocked_op(t: int) -> int:  # conv / pool: needs a blocked input, gives a blocked output
-        if layout[t] == "p":
-            to_blocked.add(t)
-        return new("c")
+    def tensor(self) -> int:
+        self.readers.append(set())
+        return len(self.readers) - 1
 
-    def relu(t: int) -> int:  # follows its input's layout; identical ReLUs of one tensor are merged
-        if t not in relu_of:
-            relu_of[t] = new(layout[t])
-        return relu_of[t]
+    def node(self, kind: str, *inputs: int, merge: bool = True) -> int:
+        key = (kind, inputs)
+        if merge and key in self.memo:  # weight-free and identical: one node
+            return self.memo[key]
+        out = self.tensor()
+        for t in inputs:
+            self.readers[t].add(len(self.nodes))
+        self.nodes.append((kind, list(inputs), out))
+        if merge:
+            self.memo[key] = out
+        return out
 
-    def mul(t: int) -> int:  # `none`: plain only
-        if t not in mul_of:
-            if layout[t] == "c":
-                to_plain.add(t)
-            mul_of[t] = new("p")
-        return mul_of[t]
+    def conv(self, t: int) -> int:
+        return self.node("conv", t, merge=False)  # own weights: never merged
 
-    def add(a: int, b: int) -> int:
-        if layout[a] == "c" and layout[b] == "c":
-            return new("c")
-        for t in (a, b):
-            if layout[t] == "c":
-                to_plain.add(t)
-        return new("p")
 
-    def edge(op: str, t: int) -> int:
-        if op == "none":
-            return mul(t)
+def _network(ops: tuple[str, ...], cells_per_stage: int, stages: int) -> tuple[_Graph, int]:
+    g = _Graph()
+    fold1 = ops[0] in CONV_OPS and ops[2] == "none" and ops[4] == "none"
+
+    def edge(op: str, t: int, frm: int) -> int:
+        if op == "none":  # a Mul by 0; folded into node 1's conv where only `none` edges read node 1
+            return t if fold1 and frm == 1 else g.node("mul", t)
         if op == "skip_connect":
             return t
         if op == "avg_pool_3x3":
-            if t not in pool_of:
-                pool_of[t] = blocked_op(t)
-            return pool_of[t]
-        return blocked_op(relu(t))
+            return g.node("pool", t)
+        return g.conv(g.node("relu", t))
 
-    # A conv node 1 read only by `none` edges: the Mul by 0 is folded into that conv.
-    fold1 = ops[0] in CONV_OPS and ops[2] == "none" and ops[4] == "none"
-    x = new("c")  # stem: conv + BN
+    x = g.conv(g.tensor())  # stem: conv + BN
     for stage in range(stages):
-        if stage:  # residual reduction: ReLU-conv-BN x2, and avg pool + 1x1 conv shortcut
-            x = add(blocked_op(blocked_op(x)), blocked_op(relu(blocked_op(relu(x)))))
+        if stage:  # residual reduction: avg pool + 1x1 conv shortcut, plus ReLU-conv-BN x2
+            x = g.node("add", g.conv(g.node("pool", x)), g.conv(g.node("relu", g.conv(g.node("relu", x)))))
         for _ in range(cells_per_stage):
             nodes = [x]
             k = 0
@@ -85,18 +84,76 @@ def nchwc_reorders(ops: tuple[str, ...], cells_per_stage: int = 5, stages: int =
                 acc = None
                 for _ in range(to):
                     frm = EDGES[k][1]
-                    out = new("c") if fold1 and frm == 1 else edge(ops[k], nodes[frm])
-                    acc = out if acc is None else add(acc, out)
+                    out = edge(ops[k], nodes[frm], frm)
+                    acc = out if acc is None else g.node("add", acc, out)
                     k += 1
                 nodes.append(acc)
             x = nodes[3]
-    head = new(layout[relu(new(layout[x]))])  # BN, ReLU, global pool keep x's layout
-    if layout[head] == "c":
-        to_plain.add(head)  # Flatten + classifier are plain
-    return len(to_blocked) + len(to_plain)
+    return g, x
+
+
+@lru_cache(maxsize=None)
+def runtime_kernels(ops: tuple[str, ...], cells_per_stage: int = 5, stages: int = 3) -> tuple[int, int, int]:
+    """(layout conversions, unfused ReLUs, unfused Adds) in the optimised network of cell genotype
+    `ops` (6 names)."""
+    g, out = _network(tuple(ops), cells_per_stage, stages)
+    plain = [False] * len(g.readers)  # per tensor: plain (NCHW) rather than blocked (NCHWc)
+    to_blocked: set[int] = set()
+    to_plain: set[int] = set()
+    for kind, ins, t in g.nodes:
+        if kind in ("conv", "pool"):
+            if ins[0] != 0 and plain[ins[0]]:  # tensor 0 is the network input: the stem reads it as it is
+                to_blocked.add(ins[0])
+        elif kind == "mul":
+            plain[t] = True
+            if not plain[ins[0]]:
+                to_plain.add(ins[0])
+        elif kind == "add" and (plain[ins[0]] or plain[ins[1]]):
+            plain[t] = True
+            to_plain.update(i for i in ins if not plain[i])
+        elif kind == "relu":
+            plain[t] = plain[ins[0]]
+    if not plain[out]:
+        to_plain.add(out)  # BN, ReLU and pool of the head keep the layout; Flatten and the classifier are plain
+    # Fusions, in graph order: a conv takes one Sum input and then one activation, each only from a
+    # tensor no other node reads.
+    made_by: dict[int, int] = {t: i for i, (kind, _, t) in enumerate(g.nodes) if kind == "conv"}
+    has_sum: set[int] = set()
+    has_act: set[int] = set()
+    relus = adds = 0
+    for kind, ins, t in g.nodes:
+        if kind == "add":
+            fused = False
+            if not plain[t]:
+                for operand in (ins[1], ins[0]):
+                    c = made_by.get(operand)
+                    if c is not None and len(g.readers[operand]) == 1 and c not in has_sum and c not in has_act:
+                        has_sum.add(c)
+                        made_by[t] = c
+                        fused = True
+                        break
+            adds += not fused
+        elif kind == "relu":
+            c = made_by.get(ins[0])
+            if c is not None and len(g.readers[ins[0]]) == 1 and c not in has_act and not plain[ins[0]]:
+                has_act.add(c)
+                made_by[t] = c
+            else:
+                relus += 1
+    return len(to_blocked) + len(to_plain), relus, adds
+
+
+def nchwc_reorders(ops: tuple[str, ...], cells_per_stage: int = 5, stages: int = 3) -> int:
+    """ReorderInput + ReorderOutput nodes in the optimised network of cell genotype `ops` (6 names)."""
+    return runtime_kernels(tuple(ops), cells_per_stage, stages)[0]
+
+
+def kernels_of_vectors(vectors: np.ndarray, cells_per_stage: int = 5) -> np.ndarray:
+    """(n, 3) runtime_kernels of NB-201 op-id vectors (n, 6)."""
+    return np.array([runtime_kernels(tuple(OPS[o] for o in v), cells_per_stage) for v in np.asarray(vectors)],
+                    dtype=float).reshape(-1, len(KERNELS))
 
 
 def reorders_of_vectors(vectors: np.ndarray, cells_per_stage: int = 5) -> np.ndarray:
     """(n,) reorder counts of NB-201 op-id vectors (n, 6)."""
-    return np.array([nchwc_reorders(tuple(OPS[o] for o in v), cells_per_stage) for v in np.asarray(vectors)],
-                    dtype=float)
+    return kernels_of_vectors(vectors, cells_per_stage)[:, 0]

@@ -24,13 +24,14 @@ Calibration modes (`calibration=` of hwnas-profile; the table stores the fitted 
            CPU table a `none` edge costs ~3-4x its isolated marginal time, an avg pool ~0.9x), so
            class c's factor is a_c = a + d_c. Classes: the NB-201 edge ops but skip_connect (costs
            ~0, and with 6 edges per cell its per-edge offset is absorbed by b and the others).
-  layout   measured ~= a * table sum + r * (layout conversions) + b: onnxruntime's CPU optimiser
-           runs convs, pools and adds in a blocked layout and inserts a conversion wherever a
-           tensor meets an op it cannot block (the `none` Mul); hwnas/latency/layout.py counts
-           them per architecture. On the committed CPU table this explains most of what the
-           linear fit misses (README "How a latency is predicted, and calibration").
+  layout   measured ~= a * table sum + K @ c + b, K the kernels onnxruntime's CPU optimiser runs
+           that no table entry prices: the layout conversions it inserts wherever a tensor meets
+           an op it cannot block (the `none` Mul), and the ReLUs and Adds it cannot fuse into a
+           convolution; hwnas/latency/layout.py counts them per architecture, c (ms per kernel)
+           is fitted. On CPU tables this explains most of what the linear fit misses (README
+           "How a latency is predicted, and calibration", docs/latency.md).
   auto     (default) layout for NB-201 tables of onnxruntime CPU at graph_optimization=all, else per_op.
-The extra coefficients (d_c, r) are ridge-shrunk toward 0, i.e. toward the linear model, with a
+The extra coefficients (d_c, c) are ridge-shrunk toward 0, i.e. toward the linear model, with a
 penalty picked by leave-one-out CV inside the calibration set (a large penalty is the linear fit),
 on latencies divided by their mean so the penalty is scale-free. With fewer than MIN_PER_OP
 (per_op) or MIN_LAYOUT (layout) calibration architectures the fit is linear, and says so.
@@ -53,7 +54,8 @@ CALIBRATIONS = ("linear", "per_op", "layout")
 DEFAULT_CALIBRATION = "auto"  # layout where its feature applies (layout_applies), else per_op
 PER_OP_CLASSES = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # NB-201 edge ops but skip
 MIN_PER_OP = 10  # calibration architectures needed before per-class factors are fitted
-MIN_LAYOUT = 5  # ... before the layout-conversion cost is fitted
+MIN_LAYOUT = 5  # ... before the layout kernels' costs are fitted
+KERNEL_COSTS = ("reorder_ms", "relu_ms", "add_ms")  # a layout calibration's ms per layout.KERNELS
 RIDGE_GRID = (0.0, *np.logspace(-4, 3, 15).tolist())
 
 
@@ -165,27 +167,58 @@ def fit_per_op(table_sum, class_costs, measured, classes: Sequence[str] = PER_OP
             "lambda": lam, "cv_mape_pct": cv}
 
 
-def fit_layout(table_sum, reorders, measured, lambdas: Sequence[float] = RIDGE_GRID,
-               min_points: int = MIN_LAYOUT) -> dict:
-    """Layout calibration: measured ~= a * sum + r * (layout conversions the runtime inserts) + b.
+def kernel_matrix(kernels, n: int) -> np.ndarray:
+    """(n, 3) counts of the kernels a layout calibration prices (layout.KERNELS); an (n,) array is the
+    layout conversions alone (tables and callers before the ReLU and Add counts)."""
+    K = np.asarray(kernels, dtype=float)
+    if K.ndim == 1:
+        K = np.column_stack([K, np.zeros((len(K), len(KERNEL_COSTS) - 1))])
+    return K.reshape(n, len(KERNEL_COSTS))
 
-    `reorders` (n,): hwnas.latency.layout's count per architecture; r (ms per conversion) is
-    ridge-penalised toward 0 like fit_per_op's d_c (lambda by leave-one-out CV); below
-    `min_points` architectures it is the linear fit."""
+
+def kernel_costs(cal: dict) -> np.ndarray:
+    """(3,) ms per kernel of a layout calibration (older tables priced conversions only)."""
+    return np.array([float(cal.get(k, 0.0)) for k in KERNEL_COSTS])
+
+
+def calibration_terms(cal: dict) -> str:
+    """The calibration's terms beyond a * sum + b, for a log line: per-class factors, per-kernel costs."""
+    names = {"reorder_ms": "layout conversion", "relu_ms": "unfused ReLU", "add_ms": "unfused Add"}
+    return ("".join(f", {c} x{f:.3f}" for c, f in (cal.get("factors") or {}).items())
+            + "".join(f", {1000 * cal[k]:.2f} us per {name}" for k, name in names.items()
+                      if k in cal and (k == "reorder_ms" or cal[k])))
+
+
+def fit_layout(table_sum, kernels, measured, lambdas: Sequence[float] = RIDGE_GRID,
+               min_points: int = MIN_LAYOUT) -> dict:
+    """Layout calibration: measured ~= a * sum + K @ c + b, K the kernels onnxruntime runs that no
+    table entry prices (layout conversions, unfused ReLUs, unfused Adds: layout.runtime_kernels).
+
+    The costs c (ms per kernel) are ridge-penalised toward 0 like fit_per_op's d_c (lambda by
+    leave-one-out CV); a kernel cannot take negative time, so one whose cost comes out < 0 is
+    dropped and the rest refitted. Below `min_points` architectures it is the linear fit."""
     S = np.asarray(table_sum, dtype=float)
-    R = np.asarray(reorders, dtype=float).reshape(len(S), 1)
+    K = kernel_matrix(kernels, len(S))
     y = np.asarray(measured, dtype=float)
     fit_calibration(S, y)
     if S.size < min_points:
         return _linear_fallback(S, y, min_points)
-    unit = max(float(R.max()), 1.0)  # penalise r by its share of the latency, not per conversion
-    th, lam, cv = _ridge_cv(S, R / unit, y, lambdas)
-    return {"mode": "layout", "a": float(th[0]), "b": float(th[-1]), "reorder_ms": float(th[1]) / unit,
-            "feature": "onnxruntime NCHWc ReorderInput+ReorderOutput nodes (hwnas/latency/layout.py)",
+    unit = np.maximum(K.max(axis=0), 1.0)  # penalise each cost by its share of the latency, not per kernel
+    keep = [j for j in range(K.shape[1]) if np.ptp(K[:, j]) > 0]
+    while True:
+        th, lam, cv = _ridge_cv(S, K[:, keep] / unit[keep], y, lambdas)
+        costs = th[1:-1] / unit[keep]
+        if not keep or costs.min() >= 0:
+            break
+        keep.pop(int(np.argmin(costs)))
+    out = dict.fromkeys(KERNEL_COSTS, 0.0) | {k: float(c) for k, c in zip([KERNEL_COSTS[j] for j in keep], costs)}
+    return {"mode": "layout", "a": float(th[0]), "b": float(th[-1]), **out,
+            "feature": "onnxruntime's kernels no table entry prices: NCHWc layout conversions, ReLUs and Adds "
+                       "not fused into a convolution (hwnas/latency/layout.py)",
             "lambda": lam, "cv_mape_pct": cv}
 
 
-def fit(mode: str, table_sum, class_costs, measured, reorders=None, classes: Sequence[str] | None = None) -> dict:
+def fit(mode: str, table_sum, class_costs, measured, kernels=None, classes: Sequence[str] | None = None) -> dict:
     """The calibration dict of `mode` (linear | per_op | layout) fitted on these architectures
     (per_op: `class_costs` columns are `classes`, default NB-201's PER_OP_CLASSES)."""
     if mode not in CALIBRATIONS:
@@ -197,21 +230,21 @@ def fit(mode: str, table_sum, class_costs, measured, reorders=None, classes: Seq
                 "fallback": "the space has no op classes: linear fit"}
         return fit_per_op(table_sum, class_costs, measured, classes)
     if mode == "layout":
-        if reorders is None:
-            raise HwnasError("calibration=layout needs the layout-conversion counts of the architectures")
-        return fit_layout(table_sum, reorders, measured)
+        if kernels is None:
+            raise HwnasError("calibration=layout needs the runtime kernel counts of the architectures")
+        return fit_layout(table_sum, kernels, measured)
     a, b = fit_calibration(table_sum, measured)
     return {"mode": "linear", "a": a, "b": b}
 
 
 def apply_calibration(cal: dict, table_sum, class_costs=None, classes: Sequence[str] | None = None,
-                      reorders=None) -> np.ndarray:
+                      kernels=None) -> np.ndarray:
     """Calibrated latencies from table sums (per_op also needs the (n, C) class costs, layout the
-    (n,) layout-conversion counts). The class columns are `classes`, by default the calibration's
+    (n, 3) runtime kernel counts). The class columns are `classes`, by default the calibration's
     own factor order (fit_per_op stores them in column order)."""
     pred = float(cal["a"]) * np.asarray(table_sum, dtype=float) + float(cal["b"])
     if cal.get("mode") == "layout":
-        pred = pred + float(cal["reorder_ms"]) * np.asarray(reorders, dtype=float).reshape(len(pred))
+        pred = pred + kernel_matrix(kernels, len(pred)) @ kernel_costs(cal)
     factors = cal.get("factors") or {}
     classes = tuple(factors) if classes is None else classes
     if cal.get("mode", "linear") == "per_op" and factors:
@@ -259,12 +292,13 @@ def resolve_mode(mode: str, space, fingerprint: dict) -> str:
 
 
 @functools.lru_cache(maxsize=2)
-def _space_reorders(cells_per_stage: int) -> np.ndarray:
-    from hwnas.latency.layout import reorders_of_vectors
+def _space_kernels(cells_per_stage: int) -> np.ndarray:
+    """(15625, 3) runtime kernel counts of every NB-201 cell, indexed by code (seconds: once per process)."""
+    from hwnas.latency.layout import kernels_of_vectors
     from hwnas.spaces.nb201 import N_EDGES, N_OPS
 
     digits = (np.arange(N_OPS ** N_EDGES)[:, None] // N_OPS ** np.arange(N_EDGES)) % N_OPS
-    return reorders_of_vectors(digits, cells_per_stage)
+    return kernels_of_vectors(digits, cells_per_stage)
 
 
 class LatencyModel:
@@ -283,11 +317,11 @@ class LatencyModel:
         self.a, self.b = (float(cal["a"]), float(cal["b"])) if "a" in cal else (1.0, 0.0)
         self.calibrated = "a" in cal
         # Old tables store only (a, b): linear. per_op adds per-class factors, layout a cost per
-        # layout conversion.
+        # layout conversion (and per unfused ReLU and Add).
         self.mode = cal.get("mode", "linear") if self.calibrated else "none"
         self.factors = {c: float(f) for c, f in (cal.get("factors") or {}).items()} if self.mode == "per_op" else {}
         self.classes = tuple(self.factors) or tuple(space.calibration_classes)
-        self.reorder_ms = float(cal["reorder_ms"]) if self.mode == "layout" else 0.0
+        self.kernel_ms = kernel_costs(cal) if self.mode == "layout" else np.zeros(len(KERNEL_COSTS))
         if self.mode == "layout" and not layout_applies(space):
             raise DataError(f"latency table {table.path} has a layout calibration, which counts onnxruntime's layout "
                             f"conversions in NAS-Bench-201 networks; space {space.name!r} has none: re-run "
@@ -311,7 +345,7 @@ class LatencyModel:
         if self.factors:
             out["factors"] = dict(self.factors)
         if self.mode == "layout":
-            out["reorder_ms"] = self.reorder_ms
+            out.update(zip(KERNEL_COSTS, self.kernel_ms.tolist()))
         return out
 
     def space_features(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -327,9 +361,9 @@ class LatencyModel:
 
     def min_prediction(self, cal: dict | None = None) -> tuple[float, int] | None:
         """(smallest prediction over the whole space, its code) of calibration `cal` (default: the
-        table's), or None where the space cannot be enumerated. Layout: the conversion count is
-        >= 0, so with reorder_ms >= 0 the bound without it is checked first and the exact count
-        (seconds: cached per process) only computed when that bound is not already positive."""
+        table's), or None where the space cannot be enumerated. Layout: the kernel counts are >= 0,
+        so with costs >= 0 the bound without them is checked first and the exact counts (seconds:
+        cached per process) only computed when that bound is not already positive."""
         feats = self.space_features()
         if feats is None:
             return None
@@ -341,20 +375,21 @@ class LatencyModel:
             pred = apply_calibration({**cal, "mode": "linear" if cal.get("mode") == "layout" else cal.get("mode", "linear")},
                                      sums, classes, self.classes)
         if cal.get("mode") == "layout":
-            r = float(cal["reorder_ms"])
-            if r < 0 or pred.min() <= 0:
-                pred = pred + r * _space_reorders(getattr(self.space, "cells_per_stage", 5))
+            costs = kernel_costs(cal)
+            if costs.min() < 0 or pred.min() <= 0:
+                pred = pred + _space_kernels(getattr(self.space, "cells_per_stage", 5)) @ costs
         i = int(np.argmin(pred))
         return float(pred[i]), i
 
-    def reorders(self, archs: Sequence[Arch]) -> np.ndarray:
-        """(n,) layout conversions onnxruntime's CPU optimiser inserts in each arch's network."""
-        from hwnas.latency.layout import reorders_of_vectors
+    def runtime_kernels(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(n, 3) kernels onnxruntime's CPU optimiser runs in each arch's network that no table entry
+        prices: layout conversions, unfused ReLUs, unfused Adds (hwnas/latency/layout.py)."""
+        from hwnas.latency.layout import kernels_of_vectors
 
         if len(archs) == 0:
-            return np.zeros(0)
-        return reorders_of_vectors(np.stack([self.space.to_vector(a) for a in archs]),
-                                   getattr(self.space, "cells_per_stage", 5))
+            return np.zeros((0, len(KERNEL_COSTS)))
+        return kernels_of_vectors(np.stack([self.space.to_vector(a) for a in archs]),
+                                  getattr(self.space, "cells_per_stage", 5))
 
     def _median(self, spec) -> float:
         if spec.key not in self.table.entries:
@@ -439,13 +474,13 @@ class LatencyModel:
                 np.array([sum(self._cost(s) for s in per_edge[name]) for name in OPS]))
 
     def apply(self, table_sum: np.ndarray, class_costs: np.ndarray | None = None,
-              reorders: np.ndarray | None = None) -> np.ndarray:
+              kernels: np.ndarray | None = None) -> np.ndarray:
         """The stored calibration on table sums (per_op also needs the (n, C) class costs, layout
-        the (n,) layout-conversion counts)."""
+        the (n, 3) runtime kernel counts)."""
         if self.mode == "layout":
-            if reorders is None:
-                raise ValueError("a layout calibration needs the layout-conversion counts of the architectures")
-            return apply_calibration(self.calibration, table_sum, reorders=reorders)
+            if kernels is None:
+                raise ValueError("a layout calibration needs the runtime kernel counts of the architectures")
+            return apply_calibration(self.calibration, table_sum, kernels=kernels)
         if self.factors:
             if class_costs is None:
                 raise ValueError("a per_op calibration needs the class costs of the architectures")
@@ -455,7 +490,7 @@ class LatencyModel:
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:
         """Calibrated latency (ms) of each arch (the raw sum when the table has no calibration)."""
         return self.apply(self.table_sum(archs), self.class_costs(archs) if self.factors else None,
-                          self.reorders(archs) if self.mode == "layout" else None)
+                          self.runtime_kernels(archs) if self.mode == "layout" else None)
 
     def predict_codes(self, codes: np.ndarray) -> np.ndarray:
         """NB-201 only: calibrated latency of architectures given by their base-5 codes (vectorised)."""
@@ -468,7 +503,7 @@ class LatencyModel:
         eff = self.a * edge + np.array([(self.factors.get(o, self.a) - self.a) * edge[i] for i, o in enumerate(OPS)])
         out = self.a * fixed + self._edge_counts(digits) @ eff + self.b
         if self.mode == "layout":
-            from hwnas.latency.layout import reorders_of_vectors
+            from hwnas.latency.layout import kernels_of_vectors
 
-            out = out + self.reorder_ms * reorders_of_vectors(digits, getattr(self.space, "cells_per_stage", 5))
+            out = out + kernels_of_vectors(digits, getattr(self.space, "cells_per_stage", 5)) @ self.kernel_ms
         return out

@@ -7,8 +7,9 @@ Layout (schema_version 1):
   entries {OpSpec.key: {op, c_in, c_out, h, w, stride, extra, median_ms, iqr_ms, p10_ms,
            p90_ms, p99_ms, mean_ms, min_ms, n, outliers}; shape-preserving ops also chain_copies,
            chain_median_ms, chain_iqr_ms, marginal_ms (their cost inside a graph)}
-  e2e {arch string: Timing}         whole architectures timed end to end
-  calibration {mode, a, b, [factors | reorder_ms], table_sum, linear, archs, curve}
+  e2e {arch string: Timing}         whole architectures timed end to end (validation ones also
+                                    recheck_median_ms: timed again minutes later; measured_ms)
+  calibration {mode, a, b, [factors | reorder_ms, relu_ms, add_ms], table_sum, linear, archs, curve}
                                     measured ~= a * table sum (+ per-class / layout terms) + b
                                     (hwnas/latency/model.py); no mode = linear (older tables);
                                     table_sum: all | distinct (ops the runtime merges priced
@@ -87,6 +88,9 @@ def _checked_calibration(cal, bad):
         raise bad(f"calibration.factors is {factors!r}, not an object of non-negative numbers")
     if mode == "layout" and not _number(cal.get("reorder_ms")):
         raise bad(f"calibration.reorder_ms is {cal.get('reorder_ms')!r}, not a finite number")
+    for key in ("relu_ms", "add_ms"):  # later layout calibrations also price unfused ReLUs and Adds
+        if key in cal and not _number(cal[key]):
+            raise bad(f"calibration.{key} is {cal[key]!r}, not a finite number")
     return cal
 
 
@@ -142,6 +146,12 @@ class LatencyTable:
 
     def median(self, key: str) -> float:
         return float(self.entries[key]["median_ms"])
+
+    def measured_ms(self, arch: str) -> float:
+        """An architecture's end-to-end latency: the mean of its two timings minutes apart where it was
+        timed again (the validation architectures: half the noise of one timing), else its median."""
+        e = self.e2e[str(arch)]
+        return (e["median_ms"] + e["recheck_median_ms"]) / 2 if "recheck_median_ms" in e else float(e["median_ms"])
 
     def missing(self, specs) -> list[OpSpec]:
         """Distinct specs (first occurrence order) with no entry yet."""

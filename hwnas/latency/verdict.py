@@ -41,7 +41,9 @@ def noise_summary(noise: dict | None) -> str:
     if noise.get("e2e_recheck_within_10pct") is not None:
         parts.append(f"noise ceiling: {noise['e2e_rechecked']} architectures timed again minutes later differ by "
                      f"{100 * noise['e2e_recheck_rel_diff_median']:.1f}% (median), "
-                     f"{100 * noise['e2e_recheck_within_10pct']:.0f}% within 10%")
+                     f"{100 * noise['e2e_recheck_within_10pct']:.0f}% within 10%"
+                     + (f", order alike at Kendall tau {noise['e2e_recheck_kendall_tau']:.3f}"
+                        if noise.get("e2e_recheck_kendall_tau") is not None else ""))
     if noise.get("machine_speed_p10_p90"):
         lo, hi = noise["machine_speed_p10_p90"]
         parts.append(f"machine speed varied {lo:.2f}-{hi:.2f}x (p10-p90 of the reference clock, corrected for)")

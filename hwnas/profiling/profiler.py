@@ -15,6 +15,7 @@ from hwnas.errors import HwnasError
 from hwnas.latency.fidelity import calibration_curve, fidelity
 from hwnas.latency.model import (
     DEFAULT_CALIBRATION,
+    KERNEL_COSTS,
     NOOP,
     LatencyModel,
     apply_calibration,
@@ -231,7 +232,6 @@ def reference_archs(space, dataset: str, seed: int, draws: int = 9) -> tuple:
 
 
 REFERENCE_SEED = 7919  # the reference architectures are drawn apart from the calibration/validation ones
-RECHECK = 10  # validation architectures timed a second time for the noise ceiling
 
 
 def measure_noise(table: LatencyTable) -> dict:
@@ -243,11 +243,14 @@ def measure_noise(table: LatencyTable) -> dict:
         return float(np.median(v)) if v else None
 
     drift = (table.clock or {}).get("drift") or {}
-    rechecks = [abs(e["recheck_median_ms"] / e["median_ms"] - 1) for e in table.e2e.values() if "recheck_median_ms" in e]
+    pairs = np.array([(e["median_ms"], e["recheck_median_ms"]) for e in table.e2e.values() if "recheck_median_ms" in e])
+    rechecks = [abs(b / a - 1) for a, b in pairs]
     return {"ops_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.entries.values()),
             "e2e_recheck_rel_diff_median": med(rechecks),
             "e2e_recheck_within_10pct": float(np.mean(np.array(rechecks) <= 0.10)) if rechecks else None,
             "e2e_rechecked": len(rechecks),
+            # how alike two timings order the architectures: a table validates against their mean
+            "e2e_recheck_kendall_tau": fidelity(pairs[:, 1], pairs[:, 0])["kendall_tau"] if len(pairs) >= 3 else None,
             "machine_speed_p10_p90": [drift["speed_p10"], drift["speed_p90"]] if drift else None,
             "e2e_rel_iqr_median": med(e["iqr_ms"] / e["median_ms"] for e in table.e2e.values()),
             "e2e_split_half_rel_diff_median": med(e.get("split_half_rel_diff") for e in table.e2e.values()),
@@ -270,21 +273,22 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
     table.calibration = table.validation = None
     rule = table_sum_rule(space, table.fingerprint)
     model = LatencyModel(table, space, dataset, sum_rule=rule)  # uncalibrated: table sums and class costs
-    reorders = (lambda archs: model.reorders(archs)) if mode == "layout" else (lambda archs: None)  # noqa: E731
-    measured = lambda archs: np.array([table.e2e[str(a)]["median_ms"] for a in archs])  # noqa: E731
+    kernels = (lambda archs: model.runtime_kernels(archs)) if mode == "layout" else (lambda archs: None)  # noqa: E731
+    measured = lambda archs: np.array([table.measured_ms(a) for a in archs])  # noqa: E731
     cal = None
     if cal_archs:
-        cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), reorders(cal_archs), measured(cal_archs)
+        cs, cx, cr, cm = model.table_sum(cal_archs), model.class_costs(cal_archs), kernels(cal_archs), measured(cal_archs)
         have_val = len(val_archs) >= 2
         if have_val:
-            vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
+            vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), kernels(val_archs), measured(val_archs)
         cal, selection = select_calibration(model, mode, cs, cx, cr, cm, *((vs, vx, vr, vm) if have_val else ()))
         method = {"linear": "least squares measured ~ a*sum + b, bounded so no architecture of the space is predicted "
                             f"below {FLOOR_FRACTION:g} x the fastest calibration latency",
                   "per_op": "measured ~ a*sum + sum_c (factor_c - a)*class cost_c + b, factors ridge-shrunk toward a, "
                             "lambda by leave-one-out CV in the calibration set",
-                  "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + b, reorder_ms "
-                            "ridge-shrunk toward 0, lambda by leave-one-out CV in the calibration set"}[cal["mode"]]
+                  "layout": "measured ~ a*sum + reorder_ms*(onnxruntime NCHWc layout conversions) + relu_ms*(unfused "
+                            "ReLUs) + add_ms*(unfused Adds) + b, the kernel costs ridge-shrunk toward 0 (lambda by "
+                            "leave-one-out CV in the calibration set), a negative one dropped"}[cal["mode"]]
         if selection["selected"] == "raw":
             method = "none: the raw table sum (a=1, b=0) validated best"
         linear = selection["linear"]
@@ -292,14 +296,15 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
                              "linear": {"a": linear["a"], "b": linear["b"]}, "archs": [str(x) for x in cal_archs],
                              "selected": selection["selected"], "selection": selection["why"],
                              "candidates": selection["candidates"], "min_prediction_ms": selection["min_prediction_ms"],
-                             "fit": fidelity(apply_calibration(cal, cs, cx, reorders=cr), cm) if len(cs) > 2 else None}
+                             "fit": fidelity(apply_calibration(cal, cs, cx, kernels=cr), cm) if len(cs) > 2 else None}
     else:  # no calibration: the table still says how its raw sum counts ops
         table.calibration = {"table_sum": rule}
     if val_archs:
-        vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), reorders(val_archs), measured(val_archs)
-        pred = apply_calibration(cal, vs, vx, reorders=vr) if cal is not None else None
+        vs, vx, vr, vm = model.table_sum(val_archs), model.class_costs(val_archs), kernels(val_archs), measured(val_archs)
+        pred = apply_calibration(cal, vs, vx, kernels=vr) if cal is not None else None
         table.validation = {"n": len(val_archs), "archs": [str(x) for x in val_archs],
                             "disjoint_from_calibration": not set(map(str, val_archs)) & set(map(str, cal_archs)),
+                            "truth": "mean of two end-to-end timings minutes apart where re-checked, else one",
                             "raw": fidelity(vs, vm) if len(vs) >= 2 else None,
                             "calibrated": fidelity(pred, vm) if pred is not None and len(vs) >= 2 else None,
                             "calibration_mode": cal["mode"] if cal is not None else None,
@@ -310,7 +315,7 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
             table.validation["calibrated_linear"] = fidelity(lin["a"] * vs + lin["b"], vm) if len(vs) >= 2 else None
         if cal_archs:
             table.calibration["curve"] = calibration_curve(cs, cm, vs, vm, mode=mode, cal_classes=cx, val_classes=vx,
-                                                           cal_reorders=cr, val_reorders=vr, classes=model.classes)
+                                                           cal_kernels=cr, val_kernels=vr, classes=model.classes)
             if mode != "linear":
                 table.calibration["curve_linear"] = calibration_curve(cs, cm, vs, vm)
         if plot_path is not None and len(vs) >= 2:
@@ -345,10 +350,10 @@ def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, 
         rec = {"mode": cal["mode"], "min_prediction_ms": None if low is None else low[0], "refused": None}
         if low is not None and low[0] <= 0:
             rec["refused"] = f"predicts {low[0]:.4g} ms for an architecture of the space"
-        elif cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values()) or cal.get("reorder_ms", 0.0) < 0:
-            rec["refused"] = "gives operations a negative cost (slope, class factor or per-conversion cost < 0)"
+        elif cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values()) or min(cal.get(k, 0.0) for k in KERNEL_COSTS) < 0:
+            rec["refused"] = "gives operations a negative cost (slope, class factor or per-kernel cost < 0)"
         if vs is not None:
-            f = fidelity(apply_calibration(cal, vs, vx, reorders=vr), vm)
+            f = fidelity(apply_calibration(cal, vs, vx, kernels=vr), vm)
             rec.update(val_mape_pct=f["mape_pct"], val_kendall_tau=f["kendall_tau"])
         info[name] = rec
         if rec["refused"] is None:
@@ -395,8 +400,9 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
             e2e_runner = type(runner)(replace(runner.settings, repeats=e2e_repeats), **runner.options)
         t1 = time.perf_counter()
         n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress, clock)
-        # The noise ceiling: some validation architectures timed again, later and among others.
-        n_e2e += time_archs(space, dataset, e2e_runner, table, val[:RECHECK], work, seed, progress, clock, recheck=True)
+        # Every validation architecture timed again, minutes later: the noise ceiling, and a truth
+        # (the mean of the two) with half one timing's noise to validate against.
+        n_e2e += time_archs(space, dataset, e2e_runner, table, val, work, seed, progress, clock, recheck=True)
         t_e2e = time.perf_counter() - t1
         if clock is not None:
             clock.store()
