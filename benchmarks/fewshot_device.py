@@ -33,7 +33,6 @@ from hwnas.data.nb201 import latency_devices, load_latency
 from hwnas.data.paths import resolve_data_dir
 from hwnas.io import write_csv_atomic
 from hwnas.latency.additive_fit import fit_additive
-from hwnas.machine import cpu_model
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
     from benchmarks.docs_section import markdown_table, write_section

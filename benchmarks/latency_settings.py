@@ -14,7 +14,13 @@ then prints one row each:
     python -m benchmarks.latency_settings --label idle      # stop other work first
     python -m benchmarks.latency_settings --label loaded    # with other work running
     python -m benchmarks.latency_settings --settings t1-b1 --off-for --no-docs
-    python -m benchmarks.latency_settings --settings t1-b1 --off-for --seeds 0 1 2 3 4 --label idle-seeds
+    python -m benchmarks.latency_settings --settings t1-b1 --off-for --seeds 0 1 2 3 4 --label idle-seeds \
+        --holdout benchmarks/results/many/many.json   # also score each table on another run's timings
+
+--holdout: a table of many architectures timed end to end in another process on the same machine
+(`hwnas-profile calibrate=570 validate=30 seed=1 device=many out_dir=benchmarks/results/many`); each
+fresh table's predictions are scored on all of them too, after one scale factor (the median ratio:
+the machine's speed differs between runs), so tau is untouched and within-10% mildly flattered.
 
 The rows go to stdout and into docs/latency.md (section `latency_settings:<label>:<cpu>`, one per CPU
 model, e.g. `latency_settings:idle:intel-xeon-processor`).
@@ -39,7 +45,25 @@ N_ARCHS = 15625
 SETTINGS = {"t1-b1": (1, 1), "tall-b1": (0, 1), "t1-b32": (1, 32), "tall-b32": (0, 32)}
 
 
-def one(setting: str, clock: bool, out: Path, seed: int) -> dict:
+def score_on(table_path: Path, holdout: Path) -> dict:
+    """Kendall tau and within 10% of a table's predictions on another table's end-to-end timings."""
+    import numpy as np
+
+    from hwnas.latency.fidelity import fidelity
+    from hwnas.latency.model import LatencyModel
+    from hwnas.latency.table import LatencyTable
+    from hwnas.spaces import SPACES
+
+    space = SPACES.get("nb201")()
+    other = LatencyTable.load(holdout)
+    archs = [space.parse(c) for c in other.e2e]
+    y = np.array([other.measured_ms(c) for c in other.e2e])
+    pred = LatencyModel(LatencyTable.load(table_path), space, "cifar10").predict(archs)
+    f = fidelity(pred * np.median(y / pred), y)
+    return {"holdout_n": len(y), "holdout_tau": f["kendall_tau"], "holdout_w10": f["within_10pct"]}
+
+
+def one(setting: str, clock: bool, out: Path, seed: int, holdout: Path | None = None) -> dict:
     from hwnas.apps.profile import default_device_name, run_profile
     from hwnas.profiling.config import ProfileConfig, RunnerConfig
 
@@ -63,14 +87,17 @@ def one(setting: str, clock: bool, out: Path, seed: int) -> dict:
             "mode": (table["calibration"] or {}).get("selected"), "verdict": table["verdict"]["level"],
             "recheck_diff": noise.get("e2e_recheck_rel_diff_median"), "recheck_w10": noise.get("e2e_recheck_within_10pct"),
             "speed": noise.get("machine_speed_p10_p90"), "seconds": wall,
-            "all_archs_h": per_arch_s * N_ARCHS / 3600, "ratio": per_arch_s * N_ARCHS / wall}
+            "all_archs_h": per_arch_s * N_ARCHS / 3600, "ratio": per_arch_s * N_ARCHS / wall,
+            **(score_on(rep.path, holdout) if holdout else {})}
 
 
 def mean_row(rows: list[dict]) -> dict:
     """One row of the mean over seeds (numbers averaged; verdicts counted)."""
     out = dict(rows[0], seed="mean")
     for k in ("tau", "rho", "mape", "w5", "w10", "recheck_diff", "recheck_w10", "seconds", "all_archs_h", "ratio",
-              "load_before"):
+              "load_before", "holdout_tau", "holdout_w10"):
+        if k not in out:
+            continue
         vals = [r[k] for r in rows if r[k] is not None]
         out[k] = sum(vals) / len(vals) if vals else None
     out["speed"] = [min(r["speed"][0] for r in rows), max(r["speed"][1] for r in rows)] if all(r["speed"] for r in rows) else None
@@ -85,7 +112,8 @@ def row(r: dict) -> str:
     return (f"| {r['setting']} | {r['seed']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f} | {r['rho']:.3f} | {r['mape']:.1f}% | "
             f"{pct(r['w5'])} | {pct(r['w10'])} | {r['mode']} | {r['verdict']} | "
             f"{pct(r['recheck_diff'], 1)} / {pct(r['recheck_w10'])} | "
-            f"{speed} | {r['seconds']:.0f} s | {r['all_archs_h']:.1f} h ({r['ratio']:.0f}x) | {r['load_before']:.2f} |")
+            f"{speed} | {r['seconds']:.0f} s | {r['all_archs_h']:.1f} h ({r['ratio']:.0f}x) | {r['load_before']:.2f} |"
+            + (f" {r['holdout_tau']:.3f} / {pct(r['holdout_w10'])} |" if "holdout_tau" in r else ""))
 
 
 HEADER = ("| setting | seed | clock | tau | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
@@ -102,25 +130,32 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="profile seeds (which architectures "
                     "calibrate and validate); several: one table each, and their mean")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "latency_settings"))
+    ap.add_argument("--holdout", type=Path, help="also score each table on this table's end-to-end timings")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
 
+    header = HEADER
+    if args.holdout:
+        from hwnas.latency.table import LatencyTable
+
+        n = len(LatencyTable.load(args.holdout).e2e)
+        header = HEADER.replace(" load before |\n", f" load before | on {n} archs timed in another run: tau / within 10% |\n") + "---|"
     rows = []
-    print(HEADER)
+    print(header)
     for setting in args.settings:
         for clock in (True, False) if setting in args.off_for else (True,):
             group = []
             for seed in args.seeds:
                 out = Path(args.out) / (f"seed{seed}" if len(args.seeds) > 1 else "")
-                group.append(one(setting, clock, out, seed))
+                group.append(one(setting, clock, out, seed, args.holdout))
                 print(row(group[-1]), flush=True)
             rows += group + ([mean_row(group)] if len(group) > 1 else [])
             if len(group) > 1:
                 print(row(rows[-1]), flush=True)
     if not args.no_docs:
         n = sum(r["seed"] != "mean" for r in rows)
-        text = "\n".join([f"{args.label.capitalize()} machine; {n} fresh default profiles (NAS-Bench-201, "
-                          "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", HEADER, *map(row, rows)])
+        text = "\n".join([f"{args.label.split('-')[0].capitalize()} machine; {n} fresh default profiles (NAS-Bench-201, "
+                          "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", header, *map(row, rows)])
         from hwnas.machine import cpu_slug
 
         print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}:{cpu_slug()}', text)}")
