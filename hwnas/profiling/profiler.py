@@ -350,7 +350,8 @@ def select_calibration(model: LatencyModel, mode: str, cs, cx, cr, cm, vs=None, 
         rec = {"mode": cal["mode"], "min_prediction_ms": None if low is None else low[0], "refused": None}
         if low is not None and low[0] <= 0:
             rec["refused"] = f"predicts {low[0]:.4g} ms for an architecture of the space"
-        elif cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values()) or min(cal.get(k, 0.0) for k in KERNEL_COSTS) < 0:
+        elif (cal["a"] <= 0 or any(f < 0 for f in (cal.get("factors") or {}).values())
+              or min(cal.get(k, 0.0) for k in KERNEL_COSTS) < 0):
             rec["refused"] = "gives operations a negative cost (slope, class factor or per-kernel cost < 0)"
         if vs is not None:
             f = fidelity(apply_calibration(cal, vs, vx, kernels=vr), vm)
