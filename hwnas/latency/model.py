@@ -28,8 +28,8 @@ Calibration modes (`calibration=` of hwnas-profile; the table stores the fitted 
            that no table entry prices: the layout conversions it inserts wherever a tensor meets
            an op it cannot block (the `none` Mul), and the ReLUs and Adds it cannot fuse into a
            convolution; hwnas/latency/layout.py counts them per architecture, c (ms per kernel)
-           is fitted. On CPU tables this explains most of what the linear fit misses (README
-           "How a latency is predicted, and calibration", docs/latency.md).
+           is fitted. On CPU tables this explains most of what the linear fit misses
+           (docs/profiling.md "How a latency is predicted, and calibration", docs/latency.md).
   auto     (default) layout for NB-201 tables of onnxruntime CPU at graph_optimization=all, else per_op.
 The extra coefficients (d_c, c) are ridge-shrunk toward 0, i.e. toward the linear model, with a
 penalty picked by leave-one-out CV inside the calibration set (a large penalty is the linear fit),
