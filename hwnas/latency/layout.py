@@ -26,9 +26,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from hwnas.latency.shared_ops import node1_mul_folded
 from hwnas.spaces.nb201_net import EDGES, OPS
 
-CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
 KERNELS = ("layout conversions", "unfused ReLUs", "unfused Adds")  # the columns of runtime_kernels
 
 
@@ -62,7 +62,7 @@ class _Graph:
 
 def _network(ops: tuple[str, ...], cells_per_stage: int, stages: int) -> tuple[_Graph, int]:
     g = _Graph()
-    fold1 = ops[0] in CONV_OPS and ops[2] == "none" and ops[4] == "none"
+    fold1 = bool(node1_mul_folded(np.array([OPS.index(o) for o in ops]))[0])
 
     def edge(op: str, t: int, frm: int) -> int:
         if op == "none":  # a Mul by 0; folded into node 1's conv where only `none` edges read node 1

@@ -1,13 +1,14 @@
-"""Operations onnxruntime computes once although the network lists them on several edges.
+"""Operations the runtime computes once although the network lists them on several edges.
 
-onnxruntime's graph optimiser (common-subexpression elimination, on at graph_optimization basic
-and above, for every execution provider) merges identical nodes on one tensor. In an NB-201 cell
-two edges leaving the same node with an `avg_pool_3x3` (no weights) are one pool, and two `none`
-edges (`x * 0`) one Mul; convolutions have their own weights and are never merged. A table sum
-that prices every edge counts those ops twice: on a 2-core Intel Xeon that made each merged
-pool ~5% and each merged Mul ~3% of a network's latency too slow (docs/latency.md, item 9), the
+In an NB-201 cell two edges leaving the same node with an `avg_pool_3x3` (no weights) are one
+pool in the exported ONNX graph, and two `none` edges (`x * 0`) one Mul: the exporter merges
+identical weight-free nodes on one tensor (onnxruntime's common-subexpression elimination would
+too); convolutions have their own weights and are never merged. onnxruntime's optimiser also
+folds a Mul by 0 into the convolution making node 1 when only `none` edges read node 1. A table
+sum that prices every edge counts those ops twice: on a 2-core Intel Xeon that predicted a
+network ~5% too slow per merged pool and ~3% per merged Mul (docs/latency.md, item 9), the
 largest error left after the layout calibration. The latency model subtracts them (`distinct`
-table sum). Checked against the optimised graphs onnxruntime writes (tests/test_shared_ops.py).
+table sum). Checked against exported and optimised graphs (tests/test_shared_ops.py).
 """
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ for _e, (_to, _frm) in enumerate(EDGES):
 
 SKIP, NONE = OPS.index("skip_connect"), OPS.index("none")
 CONVS = [OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")]
+
+
+def node1_mul_folded(vectors: np.ndarray) -> np.ndarray:
+    """(n,) bool: onnxruntime folds node 1's Mul by 0 into the convolution making node 1 (edge 1<-0
+    a conv, and only `none` edges reading node 1). Also used by layout.py's replay."""
+    v = np.asarray(vectors).reshape(-1, len(EDGES))
+    return np.isin(v[:, 0], CONVS) & np.all(v[:, _FROM[1]] == NONE, axis=1)
 
 
 def merged_edges(vectors: np.ndarray, fold: bool = True) -> np.ndarray:
@@ -45,8 +53,7 @@ def merged_edges(vectors: np.ndarray, fold: bool = True) -> np.ndarray:
                 n = n + np.where(alias, hit[1], 0)
             out[:, o] += np.clip(n - 1, 0, None)
     if fold:
-        folded = np.isin(v[:, 0], CONVS) & np.all(v[:, _FROM[1]] == NONE, axis=1)
-        out[:, NONE] += np.where(folded, 1, 0)  # the one Mul left of node 1's two `none` edges
+        out[:, NONE] += node1_mul_folded(v)  # the one Mul left of node 1's two `none` edges
     return out
 
 
