@@ -152,8 +152,3 @@ def kernels_of_vectors(vectors: np.ndarray, cells_per_stage: int = 5) -> np.ndar
     """(n, 3) runtime_kernels of NB-201 op-id vectors (n, 6)."""
     return np.array([runtime_kernels(tuple(OPS[o] for o in v), cells_per_stage) for v in np.asarray(vectors)],
                     dtype=float).reshape(-1, len(KERNELS))
-
-
-def reorders_of_vectors(vectors: np.ndarray, cells_per_stage: int = 5) -> np.ndarray:
-    """(n,) reorder counts of NB-201 op-id vectors (n, 6)."""
-    return kernels_of_vectors(vectors, cells_per_stage)[:, 0]

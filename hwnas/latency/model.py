@@ -449,7 +449,9 @@ class LatencyModel:
     def _edge_counts(self, digits: np.ndarray) -> np.ndarray:
         """(n, 5): how many edges of each NB-201 architecture (op ids (n, 6)) run each op: all of
         them, or under the `distinct` rule less those the runtime merges (shared_ops.py)."""
-        counts = np.stack([(digits == o).sum(axis=1) for o in range(5)], axis=1).astype(float)
+        from hwnas.spaces.nb201 import N_OPS
+
+        counts = np.stack([(digits == o).sum(axis=1) for o in range(N_OPS)], axis=1).astype(float)
         return counts - merged_edges(digits, self._fold) if self.sum_rule == "distinct" else counts
 
     def _nb201_costs(self, digits: np.ndarray, classes: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
