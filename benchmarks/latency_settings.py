@@ -38,8 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
     from benchmarks.docs_section import write_section
+    from benchmarks.profile_fidelity import per_arch_seconds
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
     from docs_section import write_section
+    from profile_fidelity import per_arch_seconds
 
 N_ARCHS = 15625
 SETTINGS = {"t1-b1": (1, 1), "tall-b1": (0, 1), "t1-b32": (1, 32), "tall-b32": (0, 32)}
@@ -79,7 +81,7 @@ def one(setting: str, clock: bool, out: Path, seed: int, holdout: Path | None = 
     wall = time.perf_counter() - t0
     table = json.loads(rep.path.read_text())
     cost, noise = table["cost"], table["noise"] or {}
-    per_arch_s = cost["e2e_seconds"] / max(cost["e2e_models"], 1)
+    per_arch_s = per_arch_seconds(cost)
     fid = (table["validation"] or {}).get("calibrated") or {}
     return {"setting": setting, "seed": seed, "threads": threads, "batch": batch, "clock": clock, "load_before": load,
             "tau": fid.get("kendall_tau"), "tau_ci": ((table["validation"] or {}).get("interval") or {}).get("kendall_tau"),

@@ -139,6 +139,10 @@ def test_recalibrate_reuses_stored_timings(space, tmp_path):
     assert LatencyModel(t, space, "cifar10").mode == "linear"
     with pytest.raises(HwnasError, match="no end-to-end timing of 10"):
         recalibrate(space, "cifar10", t, 20, 30)
+    # a table profiled with other counts (e.g. validate=30, the default before 50) says which
+    t.settings = {"calibrate": 20, "validate": 20}
+    with pytest.raises(HwnasError, match="profiled with calibrate=20 validate=20: pass those"):
+        recalibrate(space, "cifar10", t, 20, 30)
 
 
 def test_app_recalibrate_true_times_nothing(space, tmp_path):

@@ -23,13 +23,14 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict:
 MIN_INTERVAL = 20  # validation architectures below which no interval is given
 
 
-def fidelity_interval(predicted: Sequence[float], measured: Sequence[float], level: float = 0.95) -> dict | None:
+def fidelity_interval(predicted: Sequence[float], measured: Sequence[float], level: float = 0.95,
+                      min_n: int = MIN_INTERVAL) -> dict | None:
     """How sure a validation's figures are, from its n architectures alone: a `level` interval of
     Kendall tau (normal, with the jackknife standard error, the classic one for a U-statistic;
     deterministic) and of the share within +-10% (scipy's Wilson score interval of a binomial
     share). 50 architectures pin tau down to about +-0.03 (docs/latency.md, "How sure a
-    validation is"). None below MIN_INTERVAL architectures: with fewer the jackknife interval
-    covers far less than it says (64% at 10, measured there)."""
+    validation is"). None below `min_n` architectures: with fewer than MIN_INTERVAL the jackknife
+    interval covers far less than it says (64% at 10, measured there)."""
     from scipy.stats import binomtest, kendalltau, norm
 
     p = np.asarray(predicted, dtype=float)
@@ -37,7 +38,7 @@ def fidelity_interval(predicted: Sequence[float], measured: Sequence[float], lev
     if p.shape != m.shape or p.ndim != 1:
         raise ValueError("fidelity_interval needs two 1-D arrays of one length")
     n = p.size
-    if n < MIN_INTERVAL:
+    if n < max(min_n, 3):
         return None
     tau = kendalltau(p, m).statistic
     loo = np.array([kendalltau(np.delete(p, i), np.delete(m, i)).statistic for i in range(n)])

@@ -277,9 +277,13 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
     validation). Uses only the table's entries and stored end-to-end timings: nothing is timed."""
     missing = [str(a) for a in [*cal_archs, *val_archs] if str(a) not in table.e2e]
     if missing:
+        made = {k: (table.settings or {}).get(k) for k in ("calibrate", "validate")}
+        hint = (f"it was profiled with calibrate={made['calibrate']} validate={made['validate']}: pass those, or "
+                if None not in made.values() and (made["calibrate"], made["validate"]) != (len(cal_archs), len(val_archs))
+                else "")
         raise HwnasError(f"latency table {table.path} has no end-to-end timing of {len(missing)} of the "
-                         f"architectures to calibrate/validate on (e.g. {missing[0]}); run hwnas-profile without "
-                         f"recalibrate=true to time them")
+                         f"architectures to calibrate/validate on (e.g. {missing[0]}); {hint}run hwnas-profile "
+                         f"without recalibrate=true to time them")
     requested, mode = mode, resolve_mode(mode, space, table.fingerprint)
     table.calibration = table.validation = None
     rule = table_sum_rule(space, table.fingerprint)
@@ -415,6 +419,8 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
         t1 = time.perf_counter()
         kept = dict.fromkeys(map(str, val))
         n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress, clock, kept=kept)
+        # What one architecture costs exported and timed once: the estimate of timing them all
+        n_first, t_first = n_e2e, time.perf_counter() - t1
         # Every validation architecture timed again, minutes later: the noise ceiling, and a truth
         # (the mean of the two) with half one timing's noise to validate against.
         n_e2e += time_archs(space, dataset, e2e_runner, table, val, work, seed, progress, clock, recheck=True,
@@ -424,7 +430,8 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
             clock.store()
     timed = op_models * runner.settings.repeats + n_e2e * e2e_runner.settings.repeats
     for key, val_ in (("op_seconds", t_ops), ("op_models", op_models), ("op_timed_runs", op_models * runner.settings.repeats),
-                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats)):
+                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats),
+                      ("e2e_first_seconds", t_first), ("e2e_first_models", n_first)):
         table.cost[key] = table.cost.get(key, 0) + val_
     calibrate_and_validate(space, dataset, table, cal, val, plot_path, calibration)
     e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
