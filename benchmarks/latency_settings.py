@@ -38,8 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
     from benchmarks.docs_section import write_section
+    from benchmarks.profile_fidelity import per_arch_seconds
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
     from docs_section import write_section
+    from profile_fidelity import per_arch_seconds
 
 N_ARCHS = 15625
 SETTINGS = {"t1-b1": (1, 1), "tall-b1": (0, 1), "t1-b32": (1, 32), "tall-b32": (0, 32)}
@@ -79,10 +81,11 @@ def one(setting: str, clock: bool, out: Path, seed: int, holdout: Path | None = 
     wall = time.perf_counter() - t0
     table = json.loads(rep.path.read_text())
     cost, noise = table["cost"], table["noise"] or {}
-    per_arch_s = cost["e2e_seconds"] / max(cost["e2e_models"], 1)
+    per_arch_s = per_arch_seconds(cost)
     fid = (table["validation"] or {}).get("calibrated") or {}
     return {"setting": setting, "seed": seed, "threads": threads, "batch": batch, "clock": clock, "load_before": load,
-            "tau": fid.get("kendall_tau"), "rho": fid.get("spearman_rho"), "mape": fid.get("mape_pct"),
+            "tau": fid.get("kendall_tau"), "tau_ci": ((table["validation"] or {}).get("interval") or {}).get("kendall_tau"),
+            "rho": fid.get("spearman_rho"), "mape": fid.get("mape_pct"),
             "w5": fid.get("within_5pct"), "w10": fid.get("within_10pct"),
             "mode": (table["calibration"] or {}).get("selected"), "verdict": table["verdict"]["level"],
             "recheck_diff": noise.get("e2e_recheck_rel_diff_median"), "recheck_w10": noise.get("e2e_recheck_within_10pct"),
@@ -93,7 +96,7 @@ def one(setting: str, clock: bool, out: Path, seed: int, holdout: Path | None = 
 
 def mean_row(rows: list[dict]) -> dict:
     """One row of the mean over seeds (numbers averaged; verdicts counted)."""
-    out = dict(rows[0], seed="mean")
+    out = dict(rows[0], seed="mean", tau_ci=None)
     for k in ("tau", "rho", "mape", "w5", "w10", "recheck_diff", "recheck_w10", "seconds", "all_archs_h", "ratio",
               "load_before", "holdout_tau", "holdout_w10"):
         if k not in out:
@@ -109,14 +112,15 @@ def mean_row(rows: list[dict]) -> dict:
 def row(r: dict) -> str:
     pct = lambda v, d=0: "-" if v is None else f"{100 * v:.{d}f}%"  # noqa: E731
     speed = "-" if not r["speed"] else f"{r['speed'][0]:.2f}-{r['speed'][1]:.2f}x"
-    return (f"| {r['setting']} | {r['seed']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f} | {r['rho']:.3f} | {r['mape']:.1f}% | "
+    ci = f" ({r['tau_ci'][0]:.2f}-{r['tau_ci'][1]:.2f})" if r.get("tau_ci") else ""
+    return (f"| {r['setting']} | {r['seed']} | {'on' if r['clock'] else 'off'} | {r['tau']:.3f}{ci} | {r['rho']:.3f} | {r['mape']:.1f}% | "
             f"{pct(r['w5'])} | {pct(r['w10'])} | {r['mode']} | {r['verdict']} | "
             f"{pct(r['recheck_diff'], 1)} / {pct(r['recheck_w10'])} | "
             f"{speed} | {r['seconds']:.0f} s | {r['all_archs_h']:.1f} h ({r['ratio']:.0f}x) | {r['load_before']:.2f} |"
             + (f" {r['holdout_tau']:.3f} / {pct(r['holdout_w10'])} |" if "holdout_tau" in r else ""))
 
 
-HEADER = ("| setting | seed | clock | tau | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
+HEADER = ("| setting | seed | clock | tau (95% interval) | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
           "re-timed diff / within 10% | machine speed p10-p90 | profile | all 15,625 end to end | load before |\n"
           "|" + "---|" * 15)
 

@@ -11,7 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
 DIST = {"yaml": "pyyaml", "hydra": "hydra-core", "sklearn": "scikit-learn", "PIL": "pillow"}
-LOCAL = {"hwnas", "benchmarks", "docs_section", "search_quality"}  # a benchmark run as a script imports its siblings
+LOCAL = {"hwnas", "benchmarks", "docs_section", "search_quality", "profile_fidelity"}  # a benchmark run as a script imports its siblings
 
 
 def imported_top_level(folders) -> dict[str, str]:

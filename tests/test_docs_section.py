@@ -89,7 +89,8 @@ WRITERS = {"search_quality:": "search_quality", "seed_claim_": "seed_claims", "s
            "proxy_fidelity": "proxy_fidelity", "user_story": "user_story",
            "parallel_": "parallel_eval", "fewshot_device:": "fewshot_device", "dash:": "dash",
            "task_transfer:": "task_transfer", "latency_settings:": "latency_settings",
-           "clock_repeatability": "clock_repeatability", "calibration_features:": "calibration_features"}
+           "clock_repeatability": "clock_repeatability", "calibration_features:": "calibration_features",
+           "validation_size:": "validation_size"}
 # Older blocks of searchers.md that no script writes any more (seed_claims.py now writes
 # search_quality.md); kept until that page replaces them with a link.
 HAND_KEPT = {("searchers.md", "search_quality_lanas"), ("searchers.md", "seed_claim_lanas")}

@@ -139,6 +139,10 @@ def test_recalibrate_reuses_stored_timings(space, tmp_path):
     assert LatencyModel(t, space, "cifar10").mode == "linear"
     with pytest.raises(HwnasError, match="no end-to-end timing of 10"):
         recalibrate(space, "cifar10", t, 20, 30)
+    # a table profiled with other counts (e.g. validate=30, the default before 50) says which
+    t.settings = {"calibrate": 20, "validate": 20}
+    with pytest.raises(HwnasError, match="profiled with calibrate=20 validate=20: pass those"):
+        recalibrate(space, "cifar10", t, 20, 30)
 
 
 def test_app_recalibrate_true_times_nothing(space, tmp_path):
@@ -290,3 +294,26 @@ def test_ridge_leave_one_out_equals_refitting_without_each_point():
     scores = [refits(v) for v in RIDGE_GRID]
     assert lam == RIDGE_GRID[int(np.argmin(scores))]
     assert cv == pytest.approx(min(scores), rel=1e-6)
+
+
+def test_fidelity_interval_holds_the_point_narrows_with_n_and_needs_enough_architectures():
+    """The jackknife interval of Kendall tau brackets the point estimate, is deterministic, narrows
+    as validation architectures are added, and is not given for fewer than MIN_INTERVAL."""
+    from hwnas.latency.fidelity import MIN_INTERVAL, fidelity, fidelity_interval
+
+    rng = np.random.default_rng(1)
+    measured = rng.uniform(0.3, 1.5, 200)
+    predicted = measured * np.exp(rng.normal(0, 0.03, 200))
+    widths = []
+    for n in (30, 100, 200):
+        ci = fidelity_interval(predicted[:n], measured[:n])
+        tau = fidelity(predicted[:n], measured[:n])["kendall_tau"]
+        assert ci["kendall_tau"][0] < tau < ci["kendall_tau"][1] and ci["n"] == n and ci["level"] == 0.95
+        assert ci["within_10pct"][0] < ci["within_10pct"][1] <= 1.0
+        assert ci == fidelity_interval(predicted[:n], measured[:n])
+        widths.append(ci["kendall_tau"][1] - ci["kendall_tau"][0])
+    assert widths[0] > widths[1] > widths[2]
+    assert fidelity_interval(predicted[:MIN_INTERVAL - 1], measured[:MIN_INTERVAL - 1]) is None
+    # A predictor that orders nothing: the interval holds 0, not the aim.
+    shuffled = fidelity_interval(rng.permutation(predicted), measured)
+    assert shuffled["kendall_tau"][0] < 0 < shuffled["kendall_tau"][1]

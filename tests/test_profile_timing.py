@@ -209,3 +209,27 @@ def test_first_calls_caps_the_reference_runs_per_round():
     per = time_interleaved([make("ref"), make("heavy"), make("m")], warmup=0, repeats=40, rounds=4, first_calls=3,
                            first_models=2)
     assert [sum(len(r) for r in p) for p in per] == [12, 12, 40] and calls == {"ref": 12, "heavy": 12, "m": 40}
+
+
+def test_recheck_reuses_the_first_pass_export(nb201, tmp_path, monkeypatch):
+    """The validation architectures' re-check minutes later times the very models of the first
+    pass, kept in memory, instead of exporting them again (an export costs half a timing)."""
+    from profile_fixture import synthetic_table
+
+    from hwnas.profiling import profiler
+    from hwnas.profiling.runners.ort_cpu import OrtCpuRunner
+
+    archs = profiler.sample_archs(nb201, 3, 0)
+    table = synthetic_table(nb201, tmp_path / "t.json")
+    exported = []
+    orig = profiler.export_arch
+    monkeypatch.setattr(profiler, "export_arch", lambda *a, **k: exported.append(str(a[1])) or orig(*a, **k))
+    runner = OrtCpuRunner(TimingSettings(warmup=1, repeats=2))
+    kept = dict.fromkeys(map(str, archs[1:]))
+    assert profiler.time_archs(nb201, "cifar10", runner, table, archs, tmp_path, progress=False, kept=kept) == 3
+    assert exported == [str(a) for a in archs] and all(isinstance(kept[str(a)][0], bytes) for a in archs[1:])
+    again = profiler.time_archs(nb201, "cifar10", runner, table, archs[1:], tmp_path, progress=False, recheck=True,
+                                kept=kept)
+    assert again == 2 and len(exported) == 3  # nothing exported for the re-check
+    assert all(table.e2e[str(a)]["recheck_median_ms"] > 0 for a in archs[1:])
+    assert "recheck_median_ms" not in table.e2e[str(archs[0])]

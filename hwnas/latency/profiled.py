@@ -29,7 +29,7 @@ from hwnas.latency.verdict import table_verdict
 from hwnas.spaces.base import Arch, SearchSpace, is_tabular, require_profilable
 
 # The automatic profile of a non-tabular space (device=this_machine, no table yet): fewer timed
-# runs than hwnas-profile's defaults (repeats=300, e2e_repeats=100, validate=30), so that it takes
+# runs than hwnas-profile's defaults (repeats=300, e2e_repeats=100, validate=50), so that it takes
 # a minute or two on a 2-core CPU; `hwnas-profile space=<space> dataset=<dataset> overwrite=true` measures it fully.
 QUICK_PROFILE = {"warmup": 5, "repeats": 20, "e2e_repeats": 10, "calibrate": 10, "validate": 5}
 

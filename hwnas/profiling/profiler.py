@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from hwnas.errors import HwnasError
-from hwnas.latency.fidelity import calibration_curve, fidelity
+from hwnas.latency.fidelity import calibration_curve, fidelity, fidelity_interval
 from hwnas.latency.model import (
     DEFAULT_CALIBRATION,
     KERNEL_COSTS,
@@ -149,13 +149,17 @@ def profile_ops(space, dataset: str, runner: Runner, table: LatencyTable, work: 
 
 
 def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, work: Path, seed: int = 0,
-               progress: bool = True, clock: "Clock | None" = None, recheck: bool = False) -> int:
+               progress: bool = True, clock: "Clock | None" = None, recheck: bool = False,
+               kept: dict | None = None) -> int:
     """Time whole architectures end to end (those not yet in table.e2e), BATCH at a time
     interleaved in rounds; saves after each batch. Each timing also records how much the medians
     of its two interleaved halves differ (split_half_rel_diff).
 
     recheck=True times `archs` (already timed) once more, in a batch of their own, minutes after
-    their first timing: e2e[arch]["recheck_median_ms"], the noise ceiling of measure_noise."""
+    their first timing: e2e[arch]["recheck_median_ms"], the noise ceiling of measure_noise.
+    `kept`: {str(arch): None} of architectures to be re-checked; the first pass stores their
+    exported ONNX bytes and input shape there and the re-check reuses them (an export costs
+    about half a timing), holding them in memory, not on a temporary disk that may be small."""
     if recheck:
         todo = [a for a in archs if str(a) in table.e2e and "recheck_median_ms" not in table.e2e[str(a)]]
     else:
@@ -166,7 +170,14 @@ def time_archs(space, dataset: str, runner: Runner, table: LatencyTable, archs, 
             files = []
             for j, arch in enumerate(batch):
                 path = work / f"arch{j}.onnx"
-                files.append((path, export_arch(space, arch, dataset, path, runner.settings.batch, seed)))
+                if kept and kept.get(str(arch)):
+                    onnx_bytes, shape = kept[str(arch)]
+                    path.write_bytes(onnx_bytes)
+                else:
+                    shape = export_arch(space, arch, dataset, path, runner.settings.batch, seed)
+                    if kept is not None and str(arch) in kept:
+                        kept[str(arch)] = (path.read_bytes(), shape)
+                files.append((path, shape))
             for arch, (t, x) in zip(batch, runner.time_many(files, **(clock.kwargs() if clock else {}))):
                 if recheck:
                     table.e2e[str(arch)]["recheck_median_ms"] = t.median_ms
@@ -266,9 +277,13 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
     validation). Uses only the table's entries and stored end-to-end timings: nothing is timed."""
     missing = [str(a) for a in [*cal_archs, *val_archs] if str(a) not in table.e2e]
     if missing:
+        made = {k: (table.settings or {}).get(k) for k in ("calibrate", "validate")}
+        hint = (f"it was profiled with calibrate={made['calibrate']} validate={made['validate']}: pass those, or "
+                if None not in made.values() and (made["calibrate"], made["validate"]) != (len(cal_archs), len(val_archs))
+                else "")
         raise HwnasError(f"latency table {table.path} has no end-to-end timing of {len(missing)} of the "
-                         f"architectures to calibrate/validate on (e.g. {missing[0]}); run hwnas-profile without "
-                         f"recalibrate=true to time them")
+                         f"architectures to calibrate/validate on (e.g. {missing[0]}); {hint}run hwnas-profile "
+                         f"without recalibrate=true to time them")
     requested, mode = mode, resolve_mode(mode, space, table.fingerprint)
     table.calibration = table.validation = None
     rule = table_sum_rule(space, table.fingerprint)
@@ -310,6 +325,8 @@ def calibrate_and_validate(space, dataset: str, table: LatencyTable, cal_archs, 
                             "calibration_mode": cal["mode"] if cal is not None else None,
                             "table_sum_ms": vs.tolist(), "measured_ms": vm.tolist(),
                             "predicted_ms": pred.tolist() if pred is not None else None}
+        if len(vs) >= 2:  # how sure the figures the verdict reads are, from n architectures alone
+            table.validation["interval"] = fidelity_interval(pred if pred is not None else vs, vm)
         if cal is not None and cal["mode"] != "linear":
             lin = table.calibration["linear"]
             table.validation["calibrated_linear"] = fidelity(lin["a"] * vs + lin["b"], vm) if len(vs) >= 2 else None
@@ -400,16 +417,21 @@ def profile(space, dataset: str, runner: Runner, table: LatencyTable, calibrate:
         if e2e_repeats is not None and e2e_repeats != runner.settings.repeats:
             e2e_runner = type(runner)(replace(runner.settings, repeats=e2e_repeats), **runner.options)
         t1 = time.perf_counter()
-        n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress, clock)
+        kept = dict.fromkeys(map(str, val))
+        n_e2e = time_archs(space, dataset, e2e_runner, table, archs, work, seed, progress, clock, kept=kept)
+        # What one architecture costs exported and timed once: the estimate of timing them all
+        n_first, t_first = n_e2e, time.perf_counter() - t1
         # Every validation architecture timed again, minutes later: the noise ceiling, and a truth
         # (the mean of the two) with half one timing's noise to validate against.
-        n_e2e += time_archs(space, dataset, e2e_runner, table, val, work, seed, progress, clock, recheck=True)
+        n_e2e += time_archs(space, dataset, e2e_runner, table, val, work, seed, progress, clock, recheck=True,
+                            kept=kept)
         t_e2e = time.perf_counter() - t1
         if clock is not None:
             clock.store()
     timed = op_models * runner.settings.repeats + n_e2e * e2e_runner.settings.repeats
     for key, val_ in (("op_seconds", t_ops), ("op_models", op_models), ("op_timed_runs", op_models * runner.settings.repeats),
-                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats)):
+                      ("e2e_seconds", t_e2e), ("e2e_models", n_e2e), ("e2e_timed_runs", n_e2e * e2e_runner.settings.repeats),
+                      ("e2e_first_seconds", t_first), ("e2e_first_models", n_first)):
         table.cost[key] = table.cost.get(key, 0) + val_
     calibrate_and_validate(space, dataset, table, cal, val, plot_path, calibration)
     e2e = [table.e2e[str(a)]["median_ms"] for a in archs]
