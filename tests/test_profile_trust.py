@@ -132,6 +132,20 @@ def test_verdict_quotes_how_sure_each_figure_is():
     assert v["level"] == "good" and f"(95% interval {lo:.2f}-{hi:.2f})" in v["reason"]
     assert "100% within 10% (95% interval 93-100%)" in v["reason"]  # Wilson: 50 of 50 is no proof of 100%
     assert "interval" not in verdict({"calibrated": validation["calibrated"]})["reason"]  # older tables
+    assert "cannot tell" not in v["reason"]  # both intervals clear of the good threshold
+
+
+def test_verdict_says_when_the_validation_cannot_tell_good_from_usable():
+    fid = {"n": 50, "kendall_tau": 0.92, "mape_pct": 3.0, "within_10pct": 0.96}
+    unsure = {"level": 0.95, "kendall_tau": [0.88, 0.96], "within_10pct": [0.87, 0.99]}
+    v = verdict({"calibrated": fid, "interval": unsure})
+    assert v["level"] == "good"
+    assert "the interval of Kendall tau and of the share within 10% holds the good threshold" in v["reason"]
+    assert "validate=100 would" in v["reason"]
+    sure = verdict({"calibrated": fid, "interval": unsure | {"kendall_tau": [0.905, 0.94], "within_10pct": [0.9, 0.99]}})
+    assert "cannot tell" not in sure["reason"]  # 0.9 at the interval's low end: clear of it
+    poor = verdict({"calibrated": {**fid, "kendall_tau": 0.5}, "interval": unsure | {"kendall_tau": [0.3, 0.7]}})
+    assert poor["level"] == "poor" and "cannot tell" not in poor["reason"]
 
 
 def test_verdict_is_capped_by_the_noise_ceiling():

@@ -12,7 +12,8 @@ and, from the noise ceiling (validation architectures timed a second time, minut
 
 The reason quotes each figure with its 95% interval where the validation has one (a validation
 of n architectures pins Kendall tau down only so far: docs/latency.md, "How sure a validation
-is"); the level reads the figures themselves.
+is"); the level reads the figures themselves, and where an interval holds the good threshold
+the reason says so and how many validation architectures would decide.
 
 A table without a stored verdict (older tables) gets one computed from its stored validation.
 """
@@ -86,6 +87,14 @@ def verdict(validation: dict | None, noise: dict | None = None) -> dict:
         else:
             level = "poor"
         reason = figures
+        # A figure whose interval holds the good threshold could be either side of it: more
+        # validation architectures decide (a profile resumed with a larger validate times only those).
+        unsure = [name for name, key in (("Kendall tau", "kendall_tau"), ("the share within 10%", "within_10pct"))
+                  if ci.get(key) and ci[key][0] < g[key] <= ci[key][1]]
+        if unsure and level != "poor":
+            reason += (f"; the interval of {' and of '.join(unsure)} holds the good threshold, so the validation "
+                       f"cannot tell good from usable: validate={2 * fid['n']} would (hwnas-profile resumes and "
+                       f"times only the new architectures)")
     recheck = (noise or {}).get("e2e_recheck_within_10pct")
     if recheck is not None and level != "poor" and recheck < RECHECK_GOOD:
         level = "poor" if recheck < RECHECK_POOR else "usable"
