@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
-    from benchmarks.docs_section import write_section
+    from benchmarks.docs_section import report_table_study, table_source
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
-    from docs_section import write_section
+    from docs_section import report_table_study, table_source
 
 FOREST = "layout mode, then a random forest on the residuals (op on each edge + kernel counts)"
 KERNELS = ("Conv", "ConvSum", "Relu", "Add", "Mul", "AveragePool", "BatchNormalization",
@@ -178,17 +178,8 @@ def main() -> None:
             r = cross_validate(S_set, y, X, k, args.draws, args.seed, forest=name == FOREST)
             cells.append(f"{r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} / {r[:, 1].mean():.1f}% / {100 * r[:, 3].mean():.0f}%")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    fp = table.fingerprint or {}
-    note = (f"table {Path(args.table).name} ({len(y)} architectures timed end to end by hwnas-profile on "
-            f"{fp.get('processor', '?')}, {fp.get('intra_op_threads', '?')} thread, "
-            f"batch {fp.get('batch', '?')}); {args.draws} random splits per k")
-    text = "\n".join(lines)
-    print(text + "\n\n" + note)
-    if not args.no_docs:
-        from hwnas.machine import cpu_slug
-
-        name = f"calibration_features:{cpu_slug(fp.get('processor'))}"
-        print(f"wrote {write_section('latency.md', name, text, note, machine=False)}")
+    note = f"{table_source(args.table, table, len(y))}; {args.draws} random splits per k"
+    report_table_study("latency.md", "calibration_features", table, "\n".join(lines), note, docs=not args.no_docs)
 
 
 if __name__ == "__main__":

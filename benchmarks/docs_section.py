@@ -62,6 +62,27 @@ def write_section(page: str | os.PathLike, name: str, body: str, note: str = "",
     return path
 
 
+def table_source(path: str | os.PathLike, table, n: int) -> str:
+    """'table <file> (<n> architectures timed end to end by hwnas-profile on <CPU>, <t> thread,
+    batch <b>)': which timings a study of a stored table read, and where they were taken."""
+    fp = table.fingerprint or {}
+    return (f"table {Path(path).name} ({n} architectures timed end to end by hwnas-profile on "
+            f"{fp.get('processor', '?')}, {fp.get('intra_op_threads', '?')} thread, batch {fp.get('batch', '?')})")
+
+
+def report_table_study(page: str | os.PathLike, prefix: str, table, text: str, note: str, docs: bool = True) -> None:
+    """Print a study of a table's stored timings (nothing timed), and with `docs` write it into
+    section `<prefix>:<CPU of the table>` of `page`: the line under it names the table and its CPU
+    (`note`, from table_source), not the machine that ran the study."""
+    from hwnas.machine import cpu_slug
+
+    print(text + "\n\n" + note)
+    if docs:
+        name = f"{prefix}:{cpu_slug((table.fingerprint or {}).get('processor'))}"
+        body = f"{text}\n\nFrom the {note}; computed {date.today().isoformat()}."
+        print(f"wrote {write_section(page, name, body, machine=False)}")
+
+
 def markdown_table(df) -> str:
     """A DataFrame as a markdown table, its cells as pandas prints them (no tabulate needed)."""
     head = [str(c) for c in df.columns]

@@ -17,15 +17,13 @@ The table goes to stdout and into docs/latency.md (section `validation_size:<cpu
 from __future__ import annotations
 
 import argparse
-from datetime import date
-from pathlib import Path
 
 import numpy as np
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
-    from benchmarks.docs_section import write_section
+    from benchmarks.docs_section import report_table_study, table_source
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
-    from docs_section import write_section
+    from docs_section import report_table_study, table_source
 
 
 def features(table, space):
@@ -102,20 +100,9 @@ def main() -> None:
     lines += ["", "| measured latency (quintile) | prediction error: mean | sd | within ±10% |", "|---|---|---|---|"]
     for lo, hi, mean, sd, w10 in errors_by_size(S, K, y, args.k, args.draws, args.seed):
         lines.append(f"| {lo:.2f}-{hi:.2f} ms | {100 * mean:+.1f}% | {100 * sd:.1f}% | {100 * w10:.0f}% |")
-    fp = table.fingerprint or {}
-    note = (f"table {Path(args.table).name} ({len(y)} architectures timed end to end by hwnas-profile on "
-            f"{fp.get('processor', '?')}, {fp.get('intra_op_threads', '?')} thread, batch {fp.get('batch', '?')}); "
-            f"layout calibration on k={args.k}; {args.draws} random draws per row; truth: one timing per "
-            f"architecture (the mean of two where the table re-timed it)")
-    text = "\n".join(lines)
-    print(text + "\n\n" + note)
-    if not args.no_docs:
-        from hwnas.machine import cpu_slug
-
-        name = f"validation_size:{cpu_slug(fp.get('processor'))}"
-        # no timing here: the table says which machine timed it, not the machine that ran this
-        body = f"{text}\n\nFrom the {note}; computed {date.today().isoformat()}."
-        print(f"wrote {write_section('latency.md', name, body, machine=False)}")
+    note = (f"{table_source(args.table, table, len(y))}; layout calibration on k={args.k}; {args.draws} random "
+            f"draws per row; truth: one timing per architecture (the mean of two where the table re-timed it)")
+    report_table_study("latency.md", "validation_size", table, "\n".join(lines), note, docs=not args.no_docs)
 
 
 if __name__ == "__main__":
