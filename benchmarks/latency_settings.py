@@ -11,8 +11,9 @@ then prints one row each:
     difference, share within 10%), and how much the machine's speed varied (reference clock);
   * the profile's cost against timing all 15,625 architectures end to end.
 
-    python -m benchmarks.latency_settings --label idle      # stop other work first
-    python -m benchmarks.latency_settings --label loaded    # with other work running
+    python -m benchmarks.latency_settings                   # idle: stop other work first
+    python -m benchmarks.latency_settings --load steady     # one busy process per core beside it
+    python -m benchmarks.latency_settings --load burst      # those, running 3 s of every 10
     python -m benchmarks.latency_settings --settings t1-b1 --off-for --no-docs
     python -m benchmarks.latency_settings --settings t1-b1 --off-for --seeds 0 1 2 3 4 --label idle-seeds \
         --holdout benchmarks/results/many/many.json   # also score each table on another run's timings
@@ -30,7 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -120,6 +126,46 @@ def row(r: dict) -> str:
             + (f" {r['holdout_tau']:.3f} / {pct(r['holdout_w10'])} |" if "holdout_tau" in r else ""))
 
 
+# What runs beside the profiles, and the section label it defaults to.
+LOADS = {"none": ("idle", "nothing else started"),
+         "steady": ("loaded", "one busy process per core at the same priority, all along"),
+         "burst": ("burst", "one busy process per core at the same priority, running 3 s of every 10: a noisy "
+                            "neighbour in phases of seconds")}
+
+
+@contextmanager
+def background_load(kind: str, on_s: float = 3.0, off_s: float = 7.0):
+    """Busy processes beside the profiles: none; steady (one per core, all along); burst (the same,
+    stopped and resumed so they run `on_s` of every `on_s + off_s` seconds)."""
+    if kind == "none":
+        yield
+        return
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    stop = threading.Event()
+
+    def phases() -> None:
+        while not stop.wait(on_s):
+            for p in procs:
+                p.send_signal(signal.SIGSTOP)
+            if stop.wait(off_s):
+                break
+            for p in procs:
+                p.send_signal(signal.SIGCONT)
+
+    pacer = threading.Thread(target=phases, daemon=True)
+    if kind == "burst":
+        pacer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if pacer.is_alive():
+            pacer.join()
+        for p in procs:
+            p.kill()  # SIGKILL ends a stopped process too
+            p.wait()
+
+
 HEADER = ("| setting | seed | clock | tau (95% interval) | rho | MAPE | within 5% | within 10% | calibration | verdict | noise ceiling: "
           "re-timed diff / within 10% | machine speed p10-p90 | profile | all 15,625 end to end | load before |\n"
           "|" + "---|" * 15)
@@ -130,13 +176,16 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--off-for", nargs="*", default=["t1-b1"], choices=list(SETTINGS),
                     help="settings also profiled with clock=false, the timing before the reference clock")
-    ap.add_argument("--label", default="idle", help="idle | loaded: what else ran on the machine (section name)")
+    ap.add_argument("--load", default="none", choices=list(LOADS), help="what this script runs beside the profiles")
+    ap.add_argument("--label", help="the section name's label (default: idle, loaded or burst after --load)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="profile seeds (which architectures "
                     "calibrate and validate); several: one table each, and their mean")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "latency_settings"))
     ap.add_argument("--holdout", type=Path, help="also score each table on this table's end-to-end timings")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
+    label, load_text = LOADS[args.load]
+    args.label = args.label or label
 
     header = HEADER
     if args.holdout:
@@ -144,8 +193,21 @@ def main() -> None:
 
         n = len(LatencyTable.load(args.holdout).e2e)
         header = HEADER.replace(" load before |\n", f" load before | on {n} archs timed in another run: tau / within 10% |\n") + "---|"
-    rows = []
     print(header)
+    with background_load(args.load):
+        rows = profile_rows(args)
+    if not args.no_docs:
+        n = sum(r["seed"] != "mean" for r in rows)
+        text = "\n".join([f"{args.label.split('-')[0].capitalize()} machine ({load_text}); {n} fresh default profiles "
+                          "(NAS-Bench-201, CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", header, *map(row, rows)])
+        from hwnas.machine import cpu_slug
+
+        print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}:{cpu_slug()}', text)}")
+
+
+def profile_rows(args) -> list[dict]:
+    """One row per setting, clock and seed (and the mean over seeds), printed as they come."""
+    rows = []
     for setting in args.settings:
         for clock in (True, False) if setting in args.off_for else (True,):
             group = []
@@ -156,13 +218,7 @@ def main() -> None:
             rows += group + ([mean_row(group)] if len(group) > 1 else [])
             if len(group) > 1:
                 print(row(rows[-1]), flush=True)
-    if not args.no_docs:
-        n = sum(r["seed"] != "mean" for r in rows)
-        text = "\n".join([f"{args.label.split('-')[0].capitalize()} machine; {n} fresh default profiles (NAS-Bench-201, "
-                          "CIFAR-10; batch 32: repeats 100, e2e_repeats 30).", "", header, *map(row, rows)])
-        from hwnas.machine import cpu_slug
-
-        print(f"wrote {write_section('latency.md', f'latency_settings:{args.label}:{cpu_slug()}', text)}")
+    return rows
 
 
 if __name__ == "__main__":
