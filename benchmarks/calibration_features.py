@@ -81,6 +81,18 @@ def node_tuples(vectors: np.ndarray, n_ops: int) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
+def layout_features(table, space, sum_rule: str = "distinct") -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """(architectures, table sums, runtime kernel counts, measured ms) of the table's end-to-end
+    architectures: what the profiler's layout calibration reads. The sum prices ops by `sum_rule`,
+    by default that of a new onnxruntime profile (`distinct`, shared_ops.py)."""
+    from hwnas.latency.model import LatencyModel
+
+    model = LatencyModel(table, space, "cifar10", sum_rule=sum_rule)
+    archs = [space.parse(c) for c in table.e2e]
+    y = np.array([table.measured_ms(c) for c in table.e2e])
+    return archs, model.table_sum(archs), model.runtime_kernels(archs), y
+
+
 def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray | tuple]]:
     """(table sum, measured, {name: (n, f) features, or (its own table sum, features)}) of the table's
     end-to-end architectures. The table sum prices the ops the runtime runs (`distinct`, shared_ops.py)
@@ -88,13 +100,9 @@ def feature_sets(table, space) -> tuple[np.ndarray, np.ndarray, dict[str, np.nda
     from hwnas.latency.model import LatencyModel
     from hwnas.spaces.nb201_cell import OPS
 
-    model = LatencyModel(table, space, "cifar10", sum_rule="distinct")  # the rule of a new onnxruntime profile
-    codes = list(table.e2e)
-    archs = [space.parse(c) for c in codes]
-    y = np.array([table.measured_ms(c) for c in codes])
-    S = model.table_sum(archs)
+    archs, S, L, y = layout_features(table, space)
+    model = LatencyModel(table, space, "cifar10", sum_rule="distinct")  # for the class costs below
     S_all = LatencyModel(table, space, "cifar10", sum_rule="all").table_sum(archs)
-    L = model.runtime_kernels(archs)
     L = L / L.max(axis=0).clip(1)  # layout conversions, unfused ReLUs, unfused Adds
     R = L[:, :1]
     V = np.stack([space.to_vector(a) for a in archs])  # (n, edge): op ids

@@ -21,49 +21,45 @@ import argparse
 import numpy as np
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.calibration_features import layout_features
     from benchmarks.docs_section import report_table_study, table_source
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from calibration_features import layout_features
     from docs_section import report_table_study, table_source
 
 
-def features(table, space):
-    """(table sums, runtime kernel counts, measured ms) of the table's timed architectures."""
-    from hwnas.latency.model import LatencyModel, table_sum_rule
-
-    archs = [space.parse(a) for a in table.e2e]
-    model = LatencyModel(table, space, "cifar10", sum_rule=table_sum_rule(space, table.fingerprint))
-    y = np.array([table.measured_ms(str(a)) for a in archs])
-    return model.table_sum(archs), model.runtime_kernels(archs), y
-
-
-def draws_for(S, K, y, k: int, n: int, draws: int, seed: int) -> np.ndarray:
-    """(draws, 5): validation tau, validation within 10%, interval low, interval high, tau on the rest."""
-    from hwnas.latency.fidelity import fidelity, fidelity_interval
+def calibrated_draws(S, K, y, k: int, draws: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(architectures in the draw's random order, prediction of every architecture) per draw: the
+    profile's calibration (`layout`) fitted on the first k of them. Fitted once; every study reads them."""
     from hwnas.latency.model import apply_calibration, fit
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(draws):
         idx = rng.permutation(len(y))
-        cal, val, rest = idx[:k], idx[k:k + n], idx[k + n:]
-        c = fit("layout", S[cal], None, y[cal], K[cal])
-        pred = apply_calibration(c, S, kernels=K)
+        c = fit("layout", S[idx[:k]], None, y[idx[:k]], K[idx[:k]])
+        out.append((idx, apply_calibration(c, S, kernels=K)))
+    return out
+
+
+def draws_for(fits, y, k: int, n: int) -> np.ndarray:
+    """(draws, 5): validation tau, validation within 10%, interval low, interval high, tau on the
+    rest, each draw validated on the n architectures after its k calibration ones."""
+    from hwnas.latency.fidelity import fidelity, fidelity_interval
+
+    out = []
+    for idx, pred in fits:
+        val, rest = idx[k:k + n], idx[k + n:]
         f, ci = fidelity(pred[val], y[val]), fidelity_interval(pred[val], y[val], min_n=5)  # below the profile's minimum too
         out.append((f["kendall_tau"], f["within_10pct"], *ci["kendall_tau"], fidelity(pred[rest], y[rest])["kendall_tau"]))
     return np.array(out)
 
 
-def errors_by_size(S, K, y, k: int, draws: int, seed: int, bins: int = 5) -> list[tuple]:
-    """Relative error of calibrations fitted on k architectures, on all the others, by latency
+def errors_by_size(fits, y, k: int, bins: int = 5) -> list[tuple]:
+    """Relative error of the draws' calibrations on all architectures but their k, by latency
     quintile (of the measured latency): (lo ms, hi ms, mean error, sd, share within 10%)."""
-    from hwnas.latency.model import apply_calibration, fit
-
-    rng = np.random.default_rng(seed)
     err = [[] for _ in range(len(y))]
-    for _ in range(draws):
-        idx = rng.permutation(len(y))
-        c = fit("layout", S[idx[:k]], None, y[idx[:k]], K[idx[:k]])
-        pred = apply_calibration(c, S, kernels=K)
+    for idx, pred in fits:
         for i in idx[k:]:
             err[i].append(pred[i] / y[i] - 1)
     edges = np.quantile(y, np.linspace(0, 1, bins + 1))
@@ -87,18 +83,19 @@ def main() -> None:
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
     table = LatencyTable.load(args.table)
-    S, K, y = features(table, SPACES.get("nb201")())
+    _, S, K, y = layout_features(table, SPACES.get("nb201")())
+    fits = calibrated_draws(S, K, y, args.k, args.draws, args.seed)
     ns = [n for n in args.n if args.k + n <= len(y) - 100]  # leave hundreds to stand for the truth
     lines = ["| validation architectures | tau: mean ± sd | tau >= 0.95 | >= 95% within ±10% | "
              "95% interval (mean) | coverage | tau on the rest |", "|---|---|---|---|---|---|---|"]
     for n in ns:
-        r = draws_for(S, K, y, args.k, n, args.draws, args.seed)
+        r = draws_for(fits, y, args.k, n)
         cover = np.mean((r[:, 2] <= r[:, 4]) & (r[:, 4] <= r[:, 3]))
         lines.append(f"| {n} | {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f} | {100 * np.mean(r[:, 0] >= 0.95):.0f}% | "
                      f"{100 * np.mean(r[:, 1] >= 0.95):.0f}% | ±{(r[:, 3] - r[:, 2]).mean() / 2:.3f} | "
                      f"{100 * cover:.0f}% | {r[:, 4].mean():.3f} |")
     lines += ["", "| measured latency (quintile) | prediction error: mean | sd | within ±10% |", "|---|---|---|---|"]
-    for lo, hi, mean, sd, w10 in errors_by_size(S, K, y, args.k, args.draws, args.seed):
+    for lo, hi, mean, sd, w10 in errors_by_size(fits, y, args.k):
         lines.append(f"| {lo:.2f}-{hi:.2f} ms | {100 * mean:+.1f}% | {100 * sd:.1f}% | {100 * w10:.0f}% |")
     note = (f"{table_source(args.table, table, len(y))}; layout calibration on k={args.k}; {args.draws} random "
             f"draws per row; truth: one timing per architecture (the mean of two where the table re-timed it)")
