@@ -14,15 +14,18 @@ from datetime import date
 from pathlib import Path
 
 from hwnas.io import write_text_atomic
-from hwnas.machine import cpu_model
+from hwnas.machine import cpu_id, cpu_isa, cpu_model
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def machine_line(note: str = "", today: date | None = None) -> str:
-    """'Measured on <CPU model> (<n> cores, <OS> <arch>), <date>[; note].'"""
+    """'Measured on <CPU model> (<vendor family/model/stepping>, <widest vector ISA>, <n> cores,
+    <OS> <arch>), <date>[; note].' The id and ISA tell apart generations sold under one name."""
     when = (today or date.today()).isoformat()
-    line = f"Measured on {cpu_model()} ({os.cpu_count()} cores, {platform.system()} {platform.machine()}), {when}"
+    ident = ", ".join(x for x in (cpu_id(), cpu_isa()) if x)
+    line = (f"Measured on {cpu_model()} ({ident + ', ' if ident else ''}{os.cpu_count()} cores, "
+            f"{platform.system()} {platform.machine()}), {when}")
     return line + (f"; {note}" if note else "") + "."
 
 

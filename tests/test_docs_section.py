@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.docs_section import machine_line, replace_section, write_section
-from hwnas.machine import cpu_model
+from hwnas.machine import cpu_id, cpu_isa, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "docs_section.py"))
@@ -73,6 +73,7 @@ def test_write_section_rewrites_the_page_with_the_machine_and_leaves_no_temp_fil
     line = block.strip().splitlines()[-1]
     assert line == machine_line("2 jobs")
     assert cpu_model() in line and f"{os.cpu_count()} cores" in line and date.today().isoformat() in line
+    assert all(x in line for x in (cpu_id(), cpu_isa()) if x)
     assert line.endswith("; 2 jobs.")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["page.md"]
 

@@ -19,6 +19,7 @@ def test_ort_cpu_fingerprint_records_what_latency_depends_on():
     assert fp["intra_op_threads"] == 2 and fp["batch"] == 4 and fp["precision"] == "fp32"
     assert fp["graph_optimization"] == "all" and fp["execution_mode"] == "sequential"
     assert "cpu_governor" in fp  # None where the kernel does not expose it
+    assert {"cpu_id", "cpu_isa"} <= set(fp)  # tells apart generations sharing one marketing name
 
 
 def test_ort_cpu_refuses_fp16():

@@ -73,6 +73,42 @@ def test_fingerprint_mismatch_on_resume_is_an_error_and_on_load_a_warning(space,
         LatencyTable.load(path, current_fingerprint=dict(t.fingerprint))
 
 
+def test_another_generation_under_one_marketing_name_is_another_machine(space, tmp_path):
+    # Cloud guests call several Xeon generations "Intel(R) Xeon(R) Processor"; the kernels differ.
+    path = tmp_path / "dev.json"
+    t = synthetic_table(space, path)
+    t.fingerprint.update(cpu_id="GenuineIntel 6/85/7", cpu_isa="avx512")
+    t.save()
+    newer = {**t.fingerprint, "cpu_id": "GenuineIntel 6/143/8", "cpu_isa": "amx"}
+    with pytest.raises(FingerprintMismatch, match="cpu_id: 'GenuineIntel 6/85/7' != 'GenuineIntel 6/143/8'"):
+        LatencyTable.open(path, "dev", newer)
+    with pytest.warns(UserWarning, match="cpu_isa: 'avx512' != 'amx'"):
+        LatencyTable.load(path, current_fingerprint=newer)
+    # A table written before these keys existed says nothing about them: no difference.
+    for key in ("cpu_id", "cpu_isa"):
+        del t.fingerprint[key]
+    t.save()
+    assert len(LatencyTable.open(path, "dev", newer)) == len(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LatencyTable.load(path, current_fingerprint=newer)
+
+
+def test_cpu_identity_reads_cpuinfo_fields():
+    from hwnas.machine import cpu_id, cpu_isa
+
+    xeon = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "85", "stepping": "7",
+            "flags": "fpu sse4_1 avx avx2 fma avx512f avx512_vnni"}
+    assert (cpu_id(xeon), cpu_isa(xeon)) == ("GenuineIntel 6/85/7", "avx512-vnni")
+    zen3 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "1", "stepping": "1",
+            "flags": "sse4_1 avx avx2 fma"}
+    assert (cpu_id(zen3), cpu_isa(zen3)) == ("AuthenticAMD 25/1/1", "avx2")
+    pi5 = {"CPU implementer": "0x41", "CPU architecture": "8", "CPU part": "0xd0b", "CPU variant": "0x4",
+           "Features": "fp asimd evtstrm aes asimddp"}
+    assert (cpu_id(pi5), cpu_isa(pi5)) == ("0x41 8/0xd0b/0x4", "neon-dot")
+    assert (cpu_id({}), cpu_isa({})) == (None, None)  # no /proc/cpuinfo (macOS, Windows)
+
+
 def test_missing_op_at_another_width_says_tables_cover_the_default_width(space, tmp_path):
     # hwnas-profile has no width options: for space.channels=32 re-running it would measure nothing new.
     t = synthetic_table(space, tmp_path / "dev.json")

@@ -116,9 +116,16 @@ def table_path(device: str, out_dir: str | Path | None = None) -> Path:
     return table_dirs()[0] / f"{device}.json"
 
 
+# Fingerprint keys added after tables were shipped: a table without one says nothing about it,
+# so its absence is no difference (older tables keep loading and resuming without a warning).
+LATER_KEYS = frozenset({"cpu_id", "cpu_isa"})
+
+
 def fingerprint_diff(a: dict, b: dict) -> list[str]:
-    """'key: a != b' for every key whose value differs (missing counts as None)."""
-    return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    """'key: a != b' for every key whose value differs (missing counts as None, except a LATER_KEYS
+    key that one side lacks)."""
+    return [f"{k}: {a.get(k)!r} != {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k) and not (k in LATER_KEYS and (k not in a or k not in b))]
 
 
 class LatencyTable:

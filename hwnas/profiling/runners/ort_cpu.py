@@ -48,7 +48,7 @@ class OrtCpuRunner(Runner):
                 "batch": s.batch, "precision": s.precision}
 
     def hardware(self) -> dict:
-        return {"processor": machine.cpu_model(), "cpu_governor": machine.cpu_governor()}
+        return machine.cpu_hardware()
 
     def session(self, onnx_path: Path):
         s = self.settings
