@@ -91,7 +91,7 @@ WRITERS = {"search_quality:": "search_quality", "seed_claim_": "seed_claims", "s
            "parallel_": "parallel_eval", "fewshot_device:": "fewshot_device", "dash:": "dash",
            "task_transfer:": "task_transfer", "latency_settings:": "latency_settings",
            "clock_repeatability": "clock_repeatability", "calibration_features:": "calibration_features",
-           "validation_size:": "validation_size"}
+           "validation_size:": "validation_size", "front_fidelity:": "front_fidelity"}
 # Older blocks of searchers.md that no script writes any more (seed_claims.py now writes
 # search_quality.md); kept until that page replaces them with a link.
 HAND_KEPT = {("searchers.md", "search_quality_lanas"), ("searchers.md", "seed_claim_lanas")}
