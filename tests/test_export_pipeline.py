@@ -130,6 +130,19 @@ def test_verification_failure_quarantines_the_file(run_dir, monkeypatch):
     assert "## Failed" in (out / "report.md").read_text()
 
 
+def test_the_printed_line_puts_the_tables_prediction_beside_the_measured_latency(tmp_path):
+    def manifest(settings_of_table):
+        model = {"name": "nb201_00001", "status": "ok", "arch": SKIPS, "verification": {"passed": True, "max_rel_err": 1e-6},
+                 "measured_latency_ms": {"median": 0.244, "iqr": 0.01, "settings_of_table": settings_of_table},
+                 "device_latency_ms": 0.306, "tensorrt": {"status": "skipped"}}
+        return {"counts": {"ok": 1, "selected": 1, "failed": 0, "tensorrt_failed": 0}, "models": [model]}
+
+    line = summary_lines(manifest("/tables/this-machine.json"), tmp_path)[1]
+    assert "ORT CPU 0.244 ms (table 0.306, +25%)" in line
+    # Timed with other settings than the table's (another machine or threads): nothing to compare.
+    assert "(table" not in summary_lines(manifest(None), tmp_path)[1]
+
+
 @pytest.mark.parametrize("kw, message", [
     (dict(select="best"), "unknown select"),
     (dict(exporter="tf"), "unknown exporter"),

@@ -43,6 +43,9 @@ def summary_lines(manifest: dict, out: Path) -> list[str]:
         lat = m.get("measured_latency_ms") or {}
         trt = (m.get("tensorrt") or {}).get("status", "-")
         cpu = f"ORT CPU {sig3(lat['median'])} ms" if lat else "ORT CPU -"
+        table = m.get("device_latency_ms")
+        if lat and table and lat.get("settings_of_table"):  # timed as the table was: the two compare
+            cpu += f" (table {sig3(table)}, {100 * (table / lat['median'] - 1):+.0f}%)"
         acc = m.get("accuracy")
         test = f"  test acc {acc['onnx_test_accuracy']:.2f}% (ONNX)" if acc else ""
         lines.append(f"  {m['name']}  {verdict(m)}  {cpu}{test}  TensorRT {trt}  {m['arch']}")
