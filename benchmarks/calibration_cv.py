@@ -40,7 +40,7 @@ def row(k: str, mode: str, mu, sd=None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", type=Path, default=COMMITTED)
-    ap.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20])
+    ap.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20, 40])
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/profiling.md as it is")

@@ -11,13 +11,15 @@ within +-5% / +-10%, by latency third, beside the table's own validation; then t
     python -m benchmarks.front_fidelity                      # the table hwnas-profile wrote here
     python -m benchmarks.front_fidelity --table latency_tables/<device>.json --seeds 0 1 2 3
 
-Runs, timings and a plot go to benchmarks/results/front_fidelity/; the table to stdout and into
+Runs, timings and a plot go to benchmarks/results/front_fidelity/<table>-<hash of its file>/
+(kept, so a re-run only reports); the table to stdout and into
 docs/latency.md (section `front_fidelity:<cpu>`; --no-docs to skip). Run it on an idle machine.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shutil
 import subprocess
@@ -150,6 +152,50 @@ def report(table, archs, pred, first, second, kernels, n_runs: int, searchers, s
     return "\n".join(lines)
 
 
+def calibration_sizes(model, table, space, archs, truth, ks, draws: int = 300, seed: int = 0) -> list[dict]:
+    """How many calibration architectures the fronts need: the profiler's layout calibration
+    refitted on k random architectures of those the table timed end to end (its calibration and
+    validation ones), `draws` times per k, each fit scored on the fronts. Per k: mean MAPE, mean
+    signed error, mean and 10th percentile of the share within +-10%, mean Kendall tau."""
+    from scipy.stats import kendalltau
+
+    from hwnas.latency.model import apply_calibration, fit
+
+    timed = list(table.e2e)
+    parsed = [space.parse(a) for a in timed]
+    S, K = model.table_sum(parsed), model.runtime_kernels(parsed)
+    y = np.array([table.measured_ms(a) for a in timed])
+    front = [space.parse(a) for a in archs]
+    fS, fK = model.table_sum(front), model.runtime_kernels(front)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in ks:
+        if k > len(y):
+            continue
+        got = []
+        for _ in range(draws if k < len(y) else 1):
+            pick = rng.choice(len(y), size=k, replace=False)
+            pred = apply_calibration(fit("layout", S[pick], None, y[pick], K[pick]), fS, kernels=fK)
+            rel = (pred - truth) / truth
+            got.append((100 * np.abs(rel).mean(), 100 * rel.mean(), np.mean(np.abs(rel) <= 0.1),
+                        kendalltau(pred, truth).statistic))
+        g = np.array(got)
+        rows.append({"k": int(k), "draws": len(g), "mape_pct": float(g[:, 0].mean()), "bias_pct": float(g[:, 1].mean()),
+                     "within_10pct": float(g[:, 2].mean()), "within_10pct_p10": float(np.percentile(g[:, 2], 10)),
+                     "kendall_tau": float(g[:, 3].mean())})
+    return rows
+
+
+def sizes_table(rows: list[dict], n_timed: int) -> str:
+    lines = [f"Calibration size: the layout calibration refitted on k of the table's {n_timed} architectures timed end "
+             "to end (random draws), scored on the same fronts:", "",
+             "| k | draws | MAPE | mean error | within ±10% (mean) | within ±10% (10th percentile of draws) | Kendall tau |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['k']} | {r['draws']} | {r['mape_pct']:.2f}% | {r['bias_pct']:+.2f}% | {100 * r['within_10pct']:.1f}% | "
+              f"{100 * r['within_10pct_p10']:.0f}% | {r['kendall_tau']:.3f} |" for r in rows]
+    return "\n".join(lines)
+
+
 def plot(path: Path, table, pred, truth) -> None:
     import matplotlib
 
@@ -190,13 +236,16 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "front_fidelity"))
     ap.add_argument("--retime", action="store_true", help="time the fronts again even if timings.json has them")
+    ap.add_argument("--sizes", nargs="*", type=int, default=[10, 20, 40, 60, 90],
+                    help="calibration sizes k to refit on the table's timed architectures and score on the fronts")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args(argv)
 
     path = Path(args.table).resolve() if args.table else table_path(this_machine_table())
     table = LatencyTable.load(path)
     space = NB201Space(**(table.fingerprint.get("space_params") or {}))
-    out = Path(args.out) / path.stem
+    # Runs and timings are kept per table content: a table profiled again gets new searches.
+    out = Path(args.out) / f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
     runs = run_searches(path, out, args.searchers, args.seeds, args.quantile, args.queries)
     archs = front_archs(runs)
     print(f"{len(archs)} architectures on the fronts of {len(runs)} searches")
@@ -215,6 +264,9 @@ def main(argv=None) -> int:
     plot(out / "front_fidelity.png", table, pred, (first + second) / 2)
     text = report(table, archs, pred, first, second, kernels, len(runs), args.searchers, args.seeds, args.quantile,
                   args.queries)
+    if args.sizes:
+        truth = (first + second) / 2
+        text += "\n\n" + sizes_table(calibration_sizes(model, table, space, archs, truth, args.sizes), len(table.e2e))
     print(text)
     print(f"plot: {out / 'front_fidelity.png'}")
     if not args.no_docs:

@@ -11,7 +11,7 @@ table), then prints:
     sum and of the calibrated prediction on architectures disjoint from the calibration ones;
   * validation MAPE against the number k of end-to-end timings the calibration is fitted on.
 
-    python -m benchmarks.profile_fidelity                      # hwnas-profile's defaults: calibrate=20 validate=50
+    python -m benchmarks.profile_fidelity                      # hwnas-profile's defaults: calibrate=40 validate=50
     python -m benchmarks.profile_fidelity --validate 100 --threads 2
 
 The figures go to stdout and into docs/profiling.md (section profile_fidelity; `--no-docs`

@@ -51,7 +51,7 @@ def fidelity_interval(predicted: Sequence[float], measured: Sequence[float], lev
             "method": "Kendall tau +- z * its jackknife standard error; within 10%: Wilson score interval"}
 
 
-def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20), draws: int = 50,
+def calibration_curve(cal_sum, cal_meas, val_sum, val_meas, ks=(2, 3, 5, 10, 20, 40), draws: int = 50,
                       seed: int = 0, mode: str = "linear", cal_classes=None, val_classes=None,
                       cal_kernels=None, val_kernels=None, classes=None) -> list[dict]:
     """Validation error of calibrations fitted on k of the calibration architectures.

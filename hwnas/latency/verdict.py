@@ -31,7 +31,7 @@ NOISY = 0.05
 RECHECK_GOOD, RECHECK_POOR = 0.9, 0.7
 ADVICE = ("re-run hwnas-profile overwrite=true on an idle machine (close other programs; on a laptop, plug it "
           "in; set the CPU governor to performance where you can), with more repeats (repeats=1000 "
-          "e2e_repeats=200) and more calibration architectures (calibrate=30); a table measured with "
+          "e2e_repeats=200) and more calibration architectures (calibrate=80); a table measured with "
           "threads>1 is noisier than threads=1; or search with a public benchmark device instead")
 
 

@@ -33,7 +33,7 @@ class ProfileConfig:
     warmup: int = 20  # untimed runs before each model's timed runs
     repeats: int = 300  # timed runs per operation (ops take microseconds: many are cheap)
     e2e_repeats: int = 100  # timed runs per whole architecture (calibration and validation)
-    calibrate: int = 20  # architectures timed end to end to fit the calibration (0: none)
+    calibrate: int = 40  # architectures timed end to end to fit the calibration (0: none)
     validate: int = 50  # other architectures timed end to end (twice) to score the table (0: none)
     seed: int = 0  # architectures drawn, weights, inputs
     # time a light and a heavy reference architecture in every round; scale each model by the speed at its level (timing.ReferenceClock)
