@@ -222,6 +222,7 @@ def plot(path: Path, table, pred, truth) -> None:
 
 def main(argv=None) -> int:
     from hwnas.config import this_machine_table
+    from hwnas.errors import HwnasError
     from hwnas.io import write_text_atomic
     from hwnas.latency.model import LatencyModel
     from hwnas.latency.table import LatencyTable, table_path
@@ -242,7 +243,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     path = Path(args.table).resolve() if args.table else table_path(this_machine_table())
-    table = LatencyTable.load(path)
+    try:
+        table = LatencyTable.load(path)
+    except HwnasError as exc:  # no table, or not one: one line, not a traceback
+        print(f"front_fidelity: {exc}", file=sys.stderr)
+        return 2
     space = NB201Space(**(table.fingerprint.get("space_params") or {}))
     # Runs and timings are kept per table content: a table profiled again gets new searches.
     out = Path(args.out) / f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
@@ -259,8 +264,8 @@ def main(argv=None) -> int:
     parsed = [space.parse(a) for a in archs]
     pred = model.predict(parsed)
     kernels = model.runtime_kernels(parsed)
-    write_text_atomic(stored, json.dumps({"archs": archs, "first_ms": first.tolist(), "second_ms": second.tolist(),
-                                      "predicted_ms": pred.tolist()}))
+    timings = {"archs": archs, "first_ms": first.tolist(), "second_ms": second.tolist(), "predicted_ms": pred.tolist()}
+    write_text_atomic(stored, json.dumps(timings))
     plot(out / "front_fidelity.png", table, pred, (first + second) / 2)
     text = report(table, archs, pred, first, second, kernels, len(runs), args.searchers, args.seeds, args.quantile,
                   args.queries)

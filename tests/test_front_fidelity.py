@@ -4,7 +4,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from benchmarks.front_fidelity import front_archs, report, scores, time_with_table_clock
+from benchmarks.front_fidelity import front_archs, main, report, scores, time_with_table_clock
 from hwnas.latency.table import TABLE_DIR, LatencyTable
 from hwnas.spaces import NB201Space
 
@@ -51,3 +51,9 @@ def test_fronts_are_timed_in_the_tables_units_and_the_table_is_left_alone():
     assert np.all(np.isfinite(first)) and np.all(first > 0) and np.all(second > 0)
     assert first[0] > first[1] and second[0] > second[1]  # two 1x1 convolutions per cell cost more than skips
     assert hashlib.sha256(COMMITTED.read_bytes()).hexdigest() == before
+
+
+def test_a_missing_table_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--table", str(tmp_path / "nope.json"), "--no-docs", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("front_fidelity: latency table") and "does not exist" in err and "Traceback" not in err
