@@ -78,7 +78,7 @@ def time_with_table_clock(table_path: Path, space, archs, progress: bool = True)
         shutil.copy(table_path, work / "table.json")
         table = LatencyTable.load(work / "table.json")
         fp, st = table.fingerprint, table.settings
-        settings = TimingSettings(**{k: fp[k] for k in TimingSettings.__dataclass_fields__ if k in fp})
+        settings = TimingSettings.from_fingerprint(fp)
         settings = replace(settings, warmup=int(st.get("warmup", settings.warmup)),
                            repeats=int(st.get("e2e_repeats", settings.repeats)))
         runner = RUNNERS.get(fp["runner"])(settings)

@@ -20,6 +20,8 @@ def test_ort_cpu_fingerprint_records_what_latency_depends_on():
     assert fp["graph_optimization"] == "all" and fp["execution_mode"] == "sequential"
     assert "cpu_governor" in fp  # None where the kernel does not expose it
     assert {"cpu_id", "cpu_isa"} <= set(fp)  # tells apart generations sharing one marketing name
+    # A table's fingerprint gives back the settings it was timed with (warm-up and repeats are not in it).
+    assert TimingSettings.from_fingerprint(fp) == TimingSettings(intra_op_threads=2, batch=4)
 
 
 def test_ort_cpu_refuses_fp16():

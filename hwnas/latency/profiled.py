@@ -57,9 +57,7 @@ def this_machine_fingerprint(table) -> dict | None:
     name = fp.get("runner")
     if name not in RUNNERS:
         return None
-    keys = TimingSettings.__dataclass_fields__
-    settings = TimingSettings(**{k: fp[k] for k in keys if k in fp})  # threads, batch, precision ...
-    runner = RUNNERS.get(name)(settings)
+    runner = RUNNERS.get(name)(TimingSettings.from_fingerprint(fp))
     try:
         if not runner.available()[0]:
             return None

@@ -45,6 +45,11 @@ class TimingSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_fingerprint(cls, fingerprint: dict) -> "TimingSettings":
+        """The settings a table's fingerprint records (threads, batch, precision ...), defaults for the rest."""
+        return cls(**{k: fingerprint[k] for k in cls.__dataclass_fields__ if k in fingerprint})
+
 
 class Runner(ABC):
     """Times ONNX models on one target. Subclasses register with `@RUNNERS.register(name)`."""
