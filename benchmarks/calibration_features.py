@@ -81,13 +81,14 @@ def node_tuples(vectors: np.ndarray, n_ops: int) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def layout_features(table, space, sum_rule: str = "distinct") -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+def layout_features(table, space, sum_rule: str = "distinct", dataset: str = "cifar10"
+                    ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     """(architectures, table sums, runtime kernel counts, measured ms) of the table's end-to-end
     architectures: what the profiler's layout calibration reads. The sum prices ops by `sum_rule`,
     by default that of a new onnxruntime profile (`distinct`, shared_ops.py)."""
     from hwnas.latency.model import LatencyModel
 
-    model = LatencyModel(table, space, "cifar10", sum_rule=sum_rule)
+    model = LatencyModel(table, space, dataset, sum_rule=sum_rule)
     archs = [space.parse(c) for c in table.e2e]
     y = np.array([table.measured_ms(c) for c in table.e2e])
     return archs, model.table_sum(archs), model.runtime_kernels(archs), y

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from hwnas.io import write_text_atomic
-from hwnas.machine import cpu_id, cpu_isa, cpu_model
+from hwnas.machine import cpu_hardware
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -23,8 +23,9 @@ def machine_line(note: str = "", today: date | None = None) -> str:
     """'Measured on <CPU model> (<vendor family/model/stepping>, <widest vector ISA>, <n> cores,
     <OS> <arch>), <date>[; note].' The id and ISA tell apart generations sold under one name."""
     when = (today or date.today()).isoformat()
-    ident = ", ".join(x for x in (cpu_id(), cpu_isa()) if x)
-    line = (f"Measured on {cpu_model()} ({ident + ', ' if ident else ''}{os.cpu_count()} cores, "
+    hw = cpu_hardware()  # one read of /proc/cpuinfo
+    ident = ", ".join(x for x in (hw["cpu_id"], hw["cpu_isa"]) if x)
+    line = (f"Measured on {hw['processor']} ({ident + ', ' if ident else ''}{os.cpu_count()} cores, "
             f"{platform.system()} {platform.machine()}), {when}")
     return line + (f"; {note}" if note else "") + "."
 

@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 try:  # python -m benchmarks.<name> from the repo root (the documented way)
+    from benchmarks.calibration_features import layout_features
     from benchmarks.docs_section import write_section
 except ModuleNotFoundError:  # python benchmarks/<name>.py: this folder is sys.path[0]
+    from calibration_features import layout_features
     from docs_section import write_section
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,10 +163,7 @@ def calibration_sizes(model, table, space, archs, truth, ks, draws: int = 300, s
 
     from hwnas.latency.model import apply_calibration, fit
 
-    timed = list(table.e2e)
-    parsed = [space.parse(a) for a in timed]
-    S, K = model.table_sum(parsed), model.runtime_kernels(parsed)
-    y = np.array([table.measured_ms(a) for a in timed])
+    _, S, K, y = layout_features(table, space, model.sum_rule, model.dataset)  # priced as the fronts are
     front = [space.parse(a) for a in archs]
     fS, fK = model.table_sum(front), model.runtime_kernels(front)
     rng = np.random.default_rng(seed)
